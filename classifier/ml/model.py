@@ -1,0 +1,179 @@
+"""The model artefact: verify, load, cache and score.
+
+An artefact is a joblib file holding a :class:`ToxicityModel` and, beside it, a JSON sidecar that records
+its SHA-256, the library versions it was built with, its metrics and its recommended thresholds.
+Unpickling runs code, so the hash and versions are checked before the file is opened.
+"""
+
+import hashlib
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import scipy.sparse as sp
+import sklearn
+from scipy.special import expit
+from sklearn.exceptions import InconsistentVersionWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from . import LABELS
+from .normalize import normalize
+
+FORMAT_VERSION = 1
+REBUILD_HINT = (
+    "Run `python manage.py train_model` to rebuild it, "
+    "or restore the shipped file with `git checkout ml_models/`."
+)
+
+
+class ModelError(Exception):
+    """The artefact cannot be used; ``kind`` is one of missing, corrupt, tampered, incompatible."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.hint = REBUILD_HINT
+
+
+class ToxicityModel:
+    """Word and character TF-IDF features and one calibrated linear scorer per label.
+
+    All six labels are scored with one sparse matrix product: ``sigmoid(X @ coef + intercept)``, where the
+    calibration (Platt scaling) is already folded into ``coef`` and ``intercept``.
+    """
+
+    labels = LABELS
+
+    def __init__(
+        self,
+        word: TfidfVectorizer,
+        char: TfidfVectorizer,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        version: str,
+    ) -> None:
+        self.word = word
+        self.char = char
+        self.coef = np.ascontiguousarray(coef, dtype=np.float32)
+        self.intercept = np.asarray(intercept, dtype=np.float32)
+        self.version = version
+
+    def features(self, normalized: Sequence[str]) -> sp.csr_matrix:
+        """Return the TF-IDF feature matrix of already normalised texts."""
+        return sp.hstack([self.word.transform(normalized), self.char.transform(normalized)], format="csr")
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Return an (n, 6) array of label probabilities for raw ``texts``."""
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        features = self.features([normalize(text) for text in texts])
+        logits = np.asarray(features @ self.coef) + self.intercept
+        return expit(logits)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified model and its sidecar."""
+
+    model: ToxicityModel
+    metadata: dict[str, Any]
+    path: Path
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Return the per-label thresholds recommended by training."""
+        return {label: float(value) for label, value in self.metadata["thresholds"].items()}
+
+
+def sidecar_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    side = sidecar_path(path)
+    if not side.exists():
+        raise ModelError("missing", f"The model's sidecar {side} is missing.")
+    try:
+        metadata = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError("corrupt", f"The model's sidecar {side} cannot be read: {exc}.") from exc
+    if not isinstance(metadata, dict) or metadata.get("format_version") != FORMAT_VERSION:
+        raise ModelError(
+            "incompatible",
+            f"The model's sidecar {side} is not format version {FORMAT_VERSION} that this toxsite reads.",
+        )
+    return metadata
+
+
+def _verify(path: Path, metadata: dict[str, Any]) -> None:
+    artefact = metadata.get("artefact", {})
+    size = path.stat().st_size
+    if size != artefact.get("bytes"):
+        raise ModelError(
+            "corrupt",
+            f"The model file {path} is {size} bytes but its sidecar says {artefact.get('bytes')}: "
+            "it is truncated or corrupt.",
+        )
+    if file_sha256(path) != artefact.get("sha256"):
+        raise ModelError(
+            "tampered",
+            f"The SHA-256 of the model file {path} does not match its sidecar: the file was altered.",
+        )
+    built_with = metadata.get("versions", {}).get("scikit-learn")
+    if built_with != sklearn.__version__:
+        raise ModelError(
+            "incompatible",
+            f"The model file {path} was built with scikit-learn {built_with}, "
+            f"but scikit-learn {sklearn.__version__} is installed.",
+        )
+
+
+def load(path: Path) -> LoadedModel:
+    """Verify and load the artefact at ``path``; raise :class:`ModelError` when it cannot be used."""
+    if not path.exists():
+        raise ModelError("missing", f"The model file {path} does not exist.")
+    metadata = _read_sidecar(path)
+    _verify(path, metadata)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", InconsistentVersionWarning)
+            model = joblib.load(path)
+    except InconsistentVersionWarning as exc:
+        raise ModelError("incompatible", f"The model file {path} is incompatible: {exc}") from exc
+    except Exception as exc:  # unpickling can fail in many ways; all mean the file is unusable
+        raise ModelError("corrupt", f"The model file {path} cannot be loaded: {exc!r}.") from exc
+    if not isinstance(model, ToxicityModel):
+        raise ModelError("incompatible", f"The model file {path} does not hold a toxsite model.")
+    return LoadedModel(model=model, metadata=metadata, path=path)
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, mtime_ns: int, size: int) -> LoadedModel:
+    return load(Path(path))
+
+
+def load_cached(path: Path) -> LoadedModel:
+    """Return the model at ``path``, loading it once per version of the file."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ModelError("missing", f"The model file {path} does not exist.") from exc
+    return _load_cached(str(path), stat.st_mtime_ns, stat.st_size)

@@ -1,0 +1,95 @@
+"""Text normalisation applied identically before training and scoring.
+
+Chat hides abuse behind look-alike letters, leetspeak, spacing and repeats. Each step here undoes one of
+those tricks so that the same word reaches the model whatever its spelling. Every function is pure and
+never raises on any string.
+"""
+
+import re
+import unicodedata
+
+#: Bumped whenever the output of :func:`normalize` changes; stored in the model's sidecar.
+NORMALIZER_VERSION = 1
+
+URL_TOKEN = " xxurl "
+MENTION_TOKEN = " xxuser "
+
+# Cyrillic and Greek letters that look like Latin ones, plus a few IPA and symbol look-alikes.
+_CONFUSABLES = str.maketrans(
+    {
+        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+        "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d",
+        "ɡ": "g", "һ": "h", "ԛ": "q", "ԝ": "w", "ս": "u", "ց": "g", "օ": "o", "ո": "n",
+        "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
+        "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ɑ": "a", "ɩ": "i", "ı": "i",
+        "ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ł": "l", "ŀ": "l", "ħ": "h",
+    }
+)  # fmt: skip
+
+# Digits and symbols read as letters when they sit inside a word ("1d10t", "sh!t", "@ss", "$hit").
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
+     "@": "a", "$": "s", "!": "i", "|": "l", "€": "e", "£": "l"}
+)  # fmt: skip
+_LEET_CHARS = "0134578 9@$!|€£".replace(" ", "")
+
+# Common contractions, expanded the way one of the training sources already is.
+_CONTRACTIONS = {
+    "n't": " not", "'m": " am", "'re": " are", "'ve": " have", "'ll": " will", "'d": " would",
+}  # fmt: skip
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_MENTION = re.compile(r"(?<!\w)@\w{2,}")
+_ENTITY = re.compile(r"&(?:amp|lt|gt|quot|#39);")
+_CONTRACTION = re.compile(r"(?:n't|'m|'re|'ve|'ll|'d)\b")
+# A run of word and leet characters, rewritten only when it also holds a letter ("1d10t", "sh!t", "a$$").
+_LEET_TOKEN = re.compile(rf"[\w{re.escape(_LEET_CHARS)}*]{{2,}}")
+_EDGE_PUNCT = "!|*€£"
+# Single letters split by punctuation ("f.u.c.k", "i-d-i-o-t", "a.s.s") or, four or more, by spaces
+# ("f u c k"; chat's "u r a" stays three words). Spaces are joined after punctuation became spaces.
+_DOTTED = re.compile(r"(?<![a-z])[a-z](?:[.\-_*+~](?=[a-z](?:[^a-z]|$))[a-z]){2,}(?![a-z])")
+_SPACED = re.compile(r"(?<![a-z])[a-z](?: [a-z](?![a-z])){3,}")
+_REPEAT = re.compile(r"(.)\1{2,}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def _fold(text: str) -> str:
+    """Fold compatibility forms, look-alikes and accents to plain lower-case Latin."""
+    text = unicodedata.normalize("NFKC", text).lower().translate(_CONFUSABLES)
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch) and _is_visible(ch))
+
+
+def _is_visible(ch: str) -> bool:
+    """Return False for format (zero-width), private-use and surrogate characters."""
+    return unicodedata.category(ch) not in {"Cf", "Co", "Cs"}
+
+
+def _unleet(match: re.Match[str]) -> str:
+    token = match.group(0)
+    core = token.strip(_EDGE_PUNCT)  # "idiot!!!" and "!!hey" end and start in punctuation, not letters
+    if core.isalpha() or not any("a" <= ch <= "z" for ch in core):
+        return token
+    start = token.index(core[0])
+    return token[:start] + core.translate(_LEET).replace("*", "") + token[start + len(core) :]
+
+
+def _unspace(match: re.Match[str]) -> str:
+    return re.sub(r"[^a-z]", "", match.group(0))
+
+
+def normalize(text: str) -> str:
+    """Return the canonical form of ``text`` that the model's features are built from."""
+    text = _CONTROL.sub(" ", text)
+    text = _fold(text)
+    text = _ENTITY.sub(" ", text)
+    text = _URL.sub(URL_TOKEN, text)
+    text = _MENTION.sub(MENTION_TOKEN, text)
+    text = text.replace("’", "'").replace("`", "'")
+    text = _CONTRACTION.sub(lambda m: _CONTRACTIONS[m.group(0)], text)
+    text = _LEET_TOKEN.sub(_unleet, text)
+    text = _DOTTED.sub(_unspace, text)
+    text = _NON_WORD.sub(" ", text)
+    text = _SPACED.sub(_unspace, text)
+    return _REPEAT.sub(r"\1\1", text).strip()

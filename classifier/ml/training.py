@@ -1,0 +1,276 @@
+"""Fit, evaluate and save the toxicity model (called by ``manage.py train_model``)."""
+
+import hashlib
+import json
+import os
+import platform
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import scipy
+import scipy.sparse as sp
+import sklearn
+from joblib import Parallel, delayed
+from scipy.special import expit
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from . import LABELS
+from .data import UNKNOWN, Dataset, load_dataset
+from .model import FORMAT_VERSION, ToxicityModel, file_sha256, sidecar_path
+from .normalize import NORMALIZER_VERSION, normalize
+
+Progress = Callable[[str], None]
+
+# Thresholds are the lowest score at which out-of-fold precision reaches this; F1-best where it never does.
+TARGET_PRECISION = 0.8
+CV_FOLDS = 3
+
+
+class TrainingError(Exception):
+    """Training cannot run with the data it was given."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run; all of them are recorded in the sidecar."""
+
+    word_max_features: int = 100_000
+    char_max_features: int = 150_000
+    min_df: int = 2
+    c: float = 4.0
+    sample: int | None = None
+    seed: int = 0
+    n_jobs: int = 2
+
+
+def _vectorizers(config: TrainConfig) -> tuple[TfidfVectorizer, TfidfVectorizer]:
+    common: dict[str, Any] = {
+        "lowercase": False,
+        "sublinear_tf": True,
+        "min_df": config.min_df,
+        "dtype": np.float32,
+    }
+    word = TfidfVectorizer(
+        analyzer="word",
+        token_pattern=r"(?u)\b\w+\b",
+        ngram_range=(1, 2),
+        max_features=config.word_max_features,
+        **common,
+    )
+    char = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 5), max_features=config.char_max_features, **common
+    )
+    return word, char
+
+
+def _sample(ds: Dataset, size: int, seed: int) -> Dataset:
+    keep = sorted(random.Random(seed).sample(range(len(ds)), min(size, len(ds))))
+    out = Dataset(files=ds.files)
+    for i in keep:
+        out.add(ds.texts[i], ds.labels[i], ds.sources[i], ds.is_validation[i])
+    return out
+
+
+def _fit_one(x: sp.csr_matrix, y: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, float]:
+    clf = LogisticRegression(C=c, solver="liblinear", class_weight="balanced", random_state=seed)
+    clf.fit(x, y)
+    return clf.coef_.ravel().astype(np.float64), float(clf.intercept_[0])
+
+
+def _platt(decision: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Fit p = sigmoid(a * decision + b) on out-of-fold decision values."""
+    clf = LogisticRegression(C=1e6, solver="lbfgs")
+    clf.fit(decision.reshape(-1, 1), y)
+    return float(clf.coef_[0, 0]), float(clf.intercept_[0])
+
+
+def _threshold(y: np.ndarray, proba: np.ndarray) -> float:
+    precision, recall, cuts = precision_recall_curve(y, proba)
+    precision, recall = precision[:-1], recall[:-1]
+    reaching = np.flatnonzero(precision >= TARGET_PRECISION)
+    if reaching.size:
+        return float(np.clip(cuts[reaching[0]], 0.05, 0.95))
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return float(np.clip(cuts[int(np.argmax(f1))], 0.05, 0.95))
+
+
+def _usable(y: np.ndarray) -> bool:
+    return y.size > 0 and min(int(y.sum()), int((1 - y).sum())) >= CV_FOLDS
+
+
+def _fit_labels(
+    x: sp.csr_matrix, y: np.ndarray, config: TrainConfig, progress: Progress
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Fit, calibrate and pick a threshold for every label.
+
+    Return the coefficients (features, 6), the intercepts and the thresholds.
+    """
+    n_features = x.shape[1]
+    coef = np.zeros((n_features, len(LABELS)))
+    intercept = np.zeros(len(LABELS))
+    thresholds = {label: 0.5 for label in LABELS}
+    tasks = []
+    plans: dict[int, tuple[np.ndarray, list[np.ndarray]]] = {}
+    for j, label in enumerate(LABELS):
+        rows = np.flatnonzero(y[:, j] != UNKNOWN)
+        target = y[rows, j].astype(np.int64)
+        if not _usable(target):
+            prior = (target.sum() + 1) / (target.size + 2)
+            intercept[j] = np.log(prior / (1 - prior))
+            progress(f"{label}: too few examples of both classes, scored by its prior {prior:.3f}")
+            continue
+        folds = StratifiedKFold(CV_FOLDS, shuffle=True, random_state=config.seed).split(rows, target)
+        held_out: list[np.ndarray] = []
+        for fit_idx, held_idx in folds:
+            tasks.append((j, len(held_out), rows[fit_idx], target[fit_idx]))
+            held_out.append(held_idx)
+        tasks.append((j, -1, rows, target))
+        plans[j] = (target, held_out)
+    progress(f"fitting {len(tasks)} logistic regressions on {x.shape[0]} rows x {n_features} features")
+    results = Parallel(n_jobs=config.n_jobs, prefer="threads")(
+        delayed(_fit_one)(x[rows], target, config.c, config.seed) for _, _, rows, target in tasks
+    )
+    fitted: dict[tuple[int, int], tuple[np.ndarray, float]] = {
+        (j, fold): result for (j, fold, _, _), result in zip(tasks, results, strict=True)
+    }
+    for j, (target, held_out) in plans.items():
+        rows = np.flatnonzero(y[:, j] != UNKNOWN)
+        decision = np.zeros(rows.size)
+        for fold, held_idx in enumerate(held_out):
+            w, b = fitted[(j, fold)]
+            decision[held_idx] = x[rows[held_idx]] @ w + b
+        a, c = _platt(decision, target)
+        w, b = fitted[(j, -1)]
+        coef[:, j] = a * w
+        intercept[j] = a * b + c
+        thresholds[LABELS[j]] = _threshold(target, expit(a * decision + c))
+    return coef, intercept, thresholds
+
+
+def _label_metrics(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, Any]:
+    known = y != UNKNOWN
+    y, proba = y[known].astype(np.int64), proba[known]
+    positives = int(y.sum())
+    out: dict[str, Any] = {"rows": int(y.size), "positives": positives}
+    if 0 < positives < y.size:
+        predicted = proba >= threshold
+        tp = int((predicted & (y == 1)).sum())
+        out.update(
+            roc_auc=round(float(roc_auc_score(y, proba)), 4),
+            pr_auc=round(float(average_precision_score(y, proba)), 4),
+            precision=round(tp / max(int(predicted.sum()), 1), 4),
+            recall=round(tp / positives, 4),
+        )
+    return out
+
+
+def evaluate(
+    proba: np.ndarray, y: np.ndarray, sources: np.ndarray, thresholds: dict[str, float]
+) -> dict[str, dict[str, Any]]:
+    """Return validation metrics per source (and ``all``) per label."""
+    metrics: dict[str, dict[str, Any]] = {}
+    for source in ["all", *sorted(set(sources.tolist()))]:
+        mask = np.ones(len(sources), bool) if source == "all" else sources == source
+        per_label = {
+            label: _label_metrics(y[mask, j], proba[mask, j], thresholds[label])
+            for j, label in enumerate(LABELS)
+        }
+        aucs = [m["roc_auc"] for m in per_label.values() if "roc_auc" in m]
+        metrics[source] = {
+            "labels": per_label,
+            "mean_roc_auc": round(float(np.mean(aucs)), 4) if aucs else None,
+        }
+    return metrics
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def train(data_dir: Path, config: TrainConfig, progress: Progress) -> tuple[ToxicityModel, dict[str, Any]]:
+    """Fit a model on every source found in ``data_dir``; return it and its sidecar metadata."""
+    ds = load_dataset(data_dir)
+    if not len(ds):
+        raise TrainingError(
+            f"No training data found in {data_dir}: expected folders such as jigsaw_toxic/ or "
+            "tweeteval_offensive/ (see ../shared/data/README.md)."
+        )
+    if config.sample:
+        ds = _sample(ds, config.sample, config.seed)
+    progress(f"read {len(ds)} rows from {len(ds.files)} files")
+    texts = [normalize(text) for text in ds.texts]
+    y = ds.label_matrix()
+    val = np.asarray(ds.is_validation)
+    train_idx, val_idx = np.flatnonzero(~val), np.flatnonzero(val)
+    if not train_idx.size:
+        raise TrainingError("Every row fell into the validation split; give training more data.")
+    word, char = _vectorizers(config)
+    train_texts = [texts[i] for i in train_idx]
+    try:
+        x_train = sp.hstack([word.fit_transform(train_texts), char.fit_transform(train_texts)], format="csr")
+    except ValueError as exc:  # an empty vocabulary
+        raise TrainingError(f"Cannot build features from the training texts: {exc}") from exc
+    for vectorizer in (word, char):
+        vectorizer.stop_words_ = None  # terms cut by max_features: large and not needed to score
+    coef, intercept, thresholds = _fit_labels(x_train, y[train_idx], config, progress)
+    files = dict(sorted(ds.files.items()))
+    identity = json.dumps([files, asdict(config), NORMALIZER_VERSION, sklearn.__version__], sort_keys=True)
+    version = "tox-" + hashlib.sha256(identity.encode()).hexdigest()[:12]
+    model = ToxicityModel(word, char, coef, intercept, version)
+    proba = model.predict_proba([ds.texts[i] for i in val_idx])
+    sources = np.asarray(ds.sources)
+    counts = {s: int((sources == s).sum()) for s in sorted(set(ds.sources))}
+    metadata: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "model_version": version,
+        "normalizer_version": NORMALIZER_VERSION,
+        "labels": list(LABELS),
+        "versions": _versions(),
+        "config": asdict(config),
+        "data": {
+            "files": files,
+            "rows_per_source": counts,
+            "train_rows": int(train_idx.size),
+            "validation_rows": int(val_idx.size),
+        },
+        "features": {"word": len(word.vocabulary_), "char": len(char.vocabulary_)},
+        "thresholds": {label: round(value, 4) for label, value in thresholds.items()},
+        "threshold_rule": f"lowest score with out-of-fold precision >= {TARGET_PRECISION}, else best F1",
+        "validation": evaluate(proba, y[val_idx], sources[val_idx], thresholds),
+    }
+    return model, metadata
+
+
+def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    part = path.with_name(path.name + ".part")
+    write(part)
+    with part.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(part, path)
+
+
+def save(model: ToxicityModel, metadata: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Write the artefact and then its sidecar, each atomically; return the sidecar as written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, lambda part: joblib.dump(model, part, compress=3, protocol=5))
+    metadata = {
+        **metadata,
+        "artefact": {"file": path.name, "bytes": path.stat().st_size, "sha256": file_sha256(path)},
+    }
+    text = json.dumps(metadata, indent=2, sort_keys=True) + "\n"
+    _write_atomic(sidecar_path(path), lambda part: part.write_text(text, encoding="utf-8"))
+    return metadata

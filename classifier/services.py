@@ -1,0 +1,108 @@
+"""Write operations on predictions. Views, the admin and commands call these; each rule lives here once."""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db import connection, transaction
+
+from .ml import LABELS
+from .models import Prediction, Source
+from .scoring import score_texts, threshold_vector
+from .selectors import prediction_chunks
+
+
+def prediction_create(*, text: str, source: Source) -> Prediction:
+    """Score ``text`` with the loaded model and store it with its scores."""
+    batch = score_texts([text])
+    prediction = Prediction(
+        text=text,
+        flagged=bool(batch.flagged[0]),
+        model_version=batch.model_version,
+        source=source,
+        **batch.rows()[0],
+    )
+    prediction.full_clean()
+    prediction.save()
+    return prediction
+
+
+@dataclass
+class RescoreReport:
+    """What a re-scoring run did (or, in a dry run, would do)."""
+
+    scanned: int = 0
+    rescored: int = 0
+    newly_flagged: int = 0
+    newly_unflagged: int = 0
+    label_changes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LABELS, 0))
+
+    @property
+    def flag_changes(self) -> int:
+        return self.newly_flagged + self.newly_unflagged
+
+
+_COLUMNS = (*LABELS, "flagged", "model_version")
+
+
+ScoreRow = tuple[float, float, float, float, float, float, bool, str, int]
+
+
+def _write_scores(rows: list[ScoreRow]) -> None:
+    """Write (six scores, flagged, model_version, id) tuples with one set-based statement."""
+    table = connection.ops.quote_name(Prediction._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            casts = ", ".join(
+                ["%s::double precision"] * len(LABELS) + ["%s::boolean", "%s::varchar", "%s::bigint"]
+            )
+            values = ", ".join([f"({casts})"] * len(rows))
+            assign = ", ".join(f"{col} = v.{col}" for col in _COLUMNS)
+            cursor.execute(
+                f"UPDATE {table} AS t SET {assign} FROM (VALUES {values}) AS v({', '.join(_COLUMNS)}, id) "
+                "WHERE t.id = v.id",
+                [value for row in rows for value in row],
+            )
+        else:
+            assign = ", ".join(f"{col} = %s" for col in _COLUMNS)
+            cursor.executemany(f"UPDATE {table} SET {assign} WHERE id = %s", rows)
+
+
+def predictions_rescore(
+    *,
+    chunk_size: int = 2000,
+    dry_run: bool = False,
+    on_chunk: Callable[[int], None] | None = None,
+) -> RescoreReport:
+    """Re-score every stored prediction with the loaded model, each chunk in one transaction."""
+    report = RescoreReport()
+    for chunk in prediction_chunks(chunk_size=chunk_size):
+        ids, texts, old_scores, old_flagged = _unpack(chunk)
+        batch = score_texts(texts)
+        limits = threshold_vector()
+        crossed = (batch.scores >= limits) != (old_scores >= limits)
+        for j, label in enumerate(LABELS):
+            report.label_changes[label] += int(crossed[:, j].sum())
+        report.scanned += len(ids)
+        report.newly_flagged += int((batch.flagged & ~old_flagged).sum())
+        report.newly_unflagged += int((~batch.flagged & old_flagged).sum())
+        if not dry_run:
+            rows: list[ScoreRow] = [
+                (*map(float, scores), bool(flag), batch.model_version, pk)  # type: ignore[misc]
+                for pk, scores, flag in zip(ids, batch.scores, batch.flagged, strict=True)
+            ]
+            with transaction.atomic():
+                _write_scores(rows)
+            report.rescored += len(rows)
+        if on_chunk:
+            on_chunk(len(ids))
+    return report
+
+
+def _unpack(chunk: Iterable[tuple]) -> tuple[list[int], list[str], np.ndarray, np.ndarray]:
+    rows = list(chunk)
+    ids = [row[0] for row in rows]
+    texts = [row[1] for row in rows]
+    scores = np.array([row[2 : 2 + len(LABELS)] for row in rows], dtype=np.float64).reshape(-1, len(LABELS))
+    flagged = np.array([row[2 + len(LABELS)] for row in rows], dtype=bool)
+    return ids, texts, scores, flagged

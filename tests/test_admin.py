@@ -1,0 +1,82 @@
+import pytest
+
+from classifier.ml import LABELS
+from classifier.models import Prediction, Source
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stored():
+    def make(text, flagged, version="tox-a", **scores):
+        values = dict.fromkeys(LABELS, 0.01) | scores
+        return Prediction.objects.create(
+            text=text, flagged=flagged, model_version=version, source=Source.FORM, **values
+        )
+
+    return {
+        "insult": make("you are a complete idiot", True, toxic=0.97, insult=0.95),
+        "threat": make("i will find you", True, "tox-b", toxic=0.9, threat=0.93),
+        "clean": make("have a great stream everyone", False),
+    }
+
+
+def test_changelist_lists_messages_with_scores_and_filters(admin_client, stored):
+    response = admin_client.get("/admin/classifier/prediction/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    for prediction in stored.values():
+        assert prediction.text in body
+    assert "<strong>0.95</strong>" in body
+    for title in ("By flagged", "By label over threshold", "By model version", "By source", "By created at"):
+        assert title in body
+    assert body.index("i will find you") < body.index("you are a complete idiot")  # newest first
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("flagged__exact=1", {"insult", "threat"}),
+        ("flagged__exact=0", {"clean"}),
+        ("label=threat", {"threat"}),
+        ("label=insult", {"insult"}),
+        ("model_version=tox-b", {"threat"}),
+        ("q=idiot", {"insult"}),
+    ],
+)
+def test_changelist_filters_and_search(admin_client, stored, query, expected):
+    response = admin_client.get(f"/admin/classifier/prediction/?{query}")
+    assert response.status_code == 200
+    shown = {name for name, p in stored.items() if p.text in response.content.decode()}
+    assert shown == expected
+
+
+def test_flagged_messages_view_shows_only_flagged(admin_client, stored):
+    response = admin_client.get("/admin/classifier/flaggedprediction/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert stored["insult"].text in body and stored["threat"].text in body
+    assert stored["clean"].text not in body
+
+
+def test_message_page_renders_read_only(admin_client, stored):
+    response = admin_client.get(f"/admin/classifier/prediction/{stored['insult'].pk}/change/")
+    assert response.status_code == 200
+    assert b'name="text"' not in response.content
+    assert b"you are a complete idiot" in response.content
+
+
+def test_messages_cannot_be_added_by_hand(admin_client):
+    assert admin_client.get("/admin/classifier/prediction/add/").status_code == 403
+
+
+def test_admin_index_names_the_site(admin_client):
+    response = admin_client.get("/admin/")
+    assert b"toxsite moderation" in response.content
+    assert b"Flagged messages" in response.content
+
+
+def test_anonymous_user_is_sent_to_login(client):
+    response = client.get("/admin/classifier/prediction/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]

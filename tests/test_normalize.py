@@ -1,0 +1,48 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from classifier.ml.normalize import normalize
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("You are a complete IDIOT!!!", "you are a complete idiot"),
+        ("f u c k you", "fuck you"),
+        ("f.u.c.k off", "fuck off"),
+        ("1d10t", "idiot"),
+        ("sh!t head", "shit head"),
+        ("a$$", "ass"),
+        ("\u0456d\u0456\u043et", "idiot"),  # Cyrillic look-alikes
+        ("\U0001d41f\U0001d42e\U0001d41c\U0001d424", "fuck"),  # mathematical bold
+        ("ａｓｓ", "ass"),  # full-width
+        ("a\u200bss", "ass"),  # zero-width space
+        ("fuuuuuuck", "fuuck"),
+        ("idiòt", "idiot"),
+        ("check https://x.com/a now", "check xxurl now"),
+        ("@streamer hi", "xxuser hi"),
+        ("I'm gay", "i am gay"),
+        ("don't", "do not"),
+        ("u r a legend", "u r a legend"),
+        ("in 2020 I had 3 cats", "in 2020 i had 3 cats"),
+        ("hello\x00world", "hello world"),
+        ("", ""),
+    ],
+)
+def test_normalize_undoes_obfuscation(raw, expected):
+    assert normalize(raw) == expected
+
+
+@given(st.text())
+@settings(max_examples=500)
+def test_normalize_never_raises_and_is_idempotent(text):
+    once = normalize(text)
+    assert normalize(once) == once
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=500))
+def test_normalize_output_is_plain_lowercase_words(text):
+    out = normalize(text)
+    assert out == out.strip()
+    assert all(ch.isascii() and (ch.isalnum() or ch == " ") and not ch.isupper() for ch in out)

@@ -1,0 +1,44 @@
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+
+MANAGE = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+
+
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"}
+    }
+    return subprocess.run([*MANAGE, *args], env={**clean, **env}, capture_output=True, text=True, timeout=120)
+
+
+def test_secret_key_is_required_when_debug_is_off():
+    result = _run(["check"])
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_invalid_boolean_is_a_clear_error():
+    result = _run(["check"], DEBUG="maybe")
+    assert result.returncode != 0
+    assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_deploy_check_is_clean_with_the_documented_production_variables(tmp_path):
+    result = _run(
+        ["check", "--deploy", "--fail-level", "WARNING"],
+        SECRET_KEY="x7" * 30 + "-production-like-random-key",
+        TOXSITE_HTTPS="1",
+        ALLOWED_HOSTS="mod.example.org",
+        TOXSITE_DATA_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_thresholds_from_the_environment_are_validated():
+    result = _run(["check"], DEBUG="1", TOXSITE_THRESHOLDS="toxic=1.5")
+    assert result.returncode != 0
+    assert "between 0 and 1" in result.stderr

@@ -1,0 +1,93 @@
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from classifier.ml import LABELS
+from classifier.ml.data import UNKNOWN, load_dataset
+from classifier.ml.model import load, sidecar_path
+from tests.conftest import write_tiny_data
+
+
+def test_training_round_trip_writes_a_loadable_model_and_a_complete_sidecar(tiny_model_path):
+    metadata = json.loads(sidecar_path(tiny_model_path).read_text())
+    assert metadata["labels"] == list(LABELS)
+    assert metadata["artefact"]["bytes"] == tiny_model_path.stat().st_size
+    assert set(metadata["versions"]) >= {"scikit-learn", "numpy", "scipy", "joblib", "python"}
+    assert list(metadata["data"]["files"]) == ["jigsaw_toxic/train_6labels_sample.csv"]
+    assert all(0.05 <= value <= 0.95 for value in metadata["thresholds"].values())
+    assert "roc_auc" in metadata["validation"]["jigsaw"]["labels"]["toxic"]
+    loaded = load(tiny_model_path)
+    assert loaded.version == metadata["model_version"]
+    scores = loaded.model.predict_proba(["you are a complete idiot", "have a great stream everyone"])
+    assert scores[0, LABELS.index("insult")] > scores[1, LABELS.index("insult")]
+
+
+def test_training_is_reproducible(tiny_data_dir, tiny_model_path, tmp_path):
+    again = tmp_path / "again.joblib"
+    call_command("train_model", data_dir=tiny_data_dir, output=again, quick=True, jobs=1, verbosity=0)
+    assert again.read_bytes() == tiny_model_path.read_bytes()
+    first, second = (json.loads(sidecar_path(p).read_text()) for p in (tiny_model_path, again))
+    assert first["artefact"].pop("file") == "toxsite.joblib"
+    assert second["artefact"].pop("file") == "again.joblib"
+    assert first == second
+
+
+def test_training_prints_metrics_and_leaves_no_partial_files(tiny_data_dir, tmp_path, capsys):
+    out = tmp_path / "m" / "model.joblib"
+    call_command("train_model", data_dir=tiny_data_dir, output=out, quick=True, jobs=2)
+    printed = capsys.readouterr().out
+    assert "Validation ROC AUC" in printed
+    assert "Wrote tox-" in printed
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model.joblib", "model.json"]
+
+
+def test_missing_data_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command("train_model", data_dir=tmp_path / "nope", output=tmp_path / "m.joblib")
+
+
+def test_data_dir_without_known_sources_is_a_clear_error(tmp_path):
+    with pytest.raises(CommandError, match="No training data found"):
+        call_command("train_model", data_dir=tmp_path, output=tmp_path / "m.joblib", verbosity=0)
+    assert not (tmp_path / "m.joblib").exists()
+
+
+def test_label_too_rare_to_fit_falls_back_to_its_prior(tmp_path):
+    data = write_tiny_data(tmp_path / "data", copies=1)
+    out = tmp_path / "m.joblib"
+    call_command("train_model", data_dir=data, output=out, quick=True, jobs=1, verbosity=0)
+    scores = load(out).model.predict_proba(["anything at all", "something else"])
+    threat = scores[:, LABELS.index("threat")]
+    assert threat[0] == pytest.approx(threat[1])
+
+
+def _write(path: Path, header: str, *lines: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+
+
+def test_sources_map_onto_the_six_labels_with_unknown_gaps(tmp_path):
+    _write(tmp_path / "davidson_hate_offensive" / "labeled_data.csv",
+           "id,text,count,hate_speech,offensive_language,neither,class,class_name",
+           "1,hateful tweet,3,3,0,0,0,hate_speech", "2,rude tweet,3,0,3,0,1,offensive_language",
+           "3,nice tweet,3,0,0,3,2,neither")  # fmt: skip
+    _write(tmp_path / "tweeteval_hate" / "val.csv", "id,text,label,label_name", "0,some hate,1,hate",
+           "1,no hate,0,not-hate", "2,,0,not-hate")  # fmt: skip
+    _write(tmp_path / "jigsaw_toxic" / "train_toxic_binary_20k.csv",
+           "source_file,source_row,jigsaw_id_if_known,comment_text,toxic",
+           "data/raw/text_comment_1.csv,0,,a plain comment,0",
+           "data/raw/text_comment_1.csv,1,abc,already in the six-label file,1")  # fmt: skip
+    ds = load_dataset(tmp_path)
+    by_text = dict(zip(ds.texts, ds.labels, strict=True))
+    toxic, hate = LABELS.index("toxic"), LABELS.index("identity_hate")
+    assert by_text["hateful tweet"][toxic] == 1 and by_text["hateful tweet"][hate] == 1
+    assert by_text["rude tweet"][toxic] == 1 and by_text["rude tweet"][LABELS.index("obscene")] == UNKNOWN
+    assert by_text["nice tweet"] == (0,) * 6
+    assert by_text["no hate"][toxic] == UNKNOWN and by_text["no hate"][hate] == 0
+    assert by_text["a plain comment"] == (0, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN)
+    assert "already in the six-label file" not in by_text
+    assert "" not in by_text
+    assert ds.is_validation[ds.texts.index("some hate")] is True

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "toxsite moderation"
+admin.site.site_title = "toxsite"
+admin.site.index_title = "Moderation"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("classifier.urls")),
+]

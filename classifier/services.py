@@ -1,10 +1,12 @@
 """Write operations on predictions. Views, the admin and commands call these; each rule lives here once."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from .ml import LABELS
 from .models import Prediction, Source
@@ -25,6 +27,71 @@ def prediction_create(*, text: str, source: Source) -> Prediction:
     prediction.full_clean()
     prediction.save()
     return prediction
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A message to score and store, with what its platform says about it."""
+
+    text: str
+    channel: str = ""
+    author: str = ""
+    external_id: str = ""
+    created_at: datetime | None = None
+
+
+def _unstored(messages: Sequence[IncomingMessage], source: Source) -> list[IncomingMessage]:
+    """Drop messages whose external id is stored already for ``source`` or repeated within ``messages``."""
+    ids = {m.external_id for m in messages if m.external_id}
+    seen = set(
+        Prediction.objects.filter(source=source, external_id__in=ids).values_list("external_id", flat=True)
+    )
+    fresh = []
+    for message in messages:
+        if message.external_id:
+            if message.external_id in seen:
+                continue
+            seen.add(message.external_id)
+        fresh.append(message)
+    return fresh
+
+
+def predictions_create_many(*, messages: Sequence[IncomingMessage], source: Source) -> list[Prediction]:
+    """Score ``messages`` in one call and store them in one transaction; return the stored predictions.
+
+    A message whose ``external_id`` is already stored for ``source`` is skipped, so a platform that sends a
+    message twice (a reconnect, a retried request) never has it stored twice.
+    """
+    for message in messages:
+        if not message.text.strip() or "\x00" in message.text:
+            raise ValueError("A message must have text and no NUL characters.")
+    for attempt in range(2):
+        fresh = _unstored(messages, source)
+        if not fresh:
+            return []
+        batch = score_texts([m.text for m in fresh])
+        now = timezone.now()
+        predictions = [
+            Prediction(
+                text=message.text,
+                flagged=bool(flagged),
+                model_version=batch.model_version,
+                source=source,
+                channel=message.channel,
+                author=message.author,
+                external_id=message.external_id,
+                created_at=message.created_at or now,
+                **scores,
+            )
+            for message, scores, flagged in zip(fresh, batch.rows(), batch.flagged, strict=True)
+        ]
+        try:
+            with transaction.atomic():
+                return Prediction.objects.bulk_create(predictions)
+        except IntegrityError:
+            if attempt:  # another writer stored one of these ids between the check and the insert
+                raise
+    raise AssertionError("unreachable")
 
 
 @dataclass

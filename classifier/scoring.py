@@ -6,7 +6,10 @@ import numpy as np
 from django.conf import settings
 
 from .ml import LABELS
-from .ml.model import LoadedModel, load_cached
+from .ml.model import LoadedModel, Span, load_cached
+
+# A token is highlighted when it adds at least this much to a label's log-odds.
+MIN_HIGHLIGHT = 1.0
 
 
 @dataclass(frozen=True)
@@ -44,3 +47,38 @@ def score_texts(texts: list[str]) -> ScoredBatch:
     scores = model.model.predict_proba(texts)
     flagged: np.ndarray = np.asarray((scores >= threshold_vector(model)).any(axis=1))
     return ScoredBatch(scores=scores, flagged=flagged, model_version=model.version)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of a message and the flagged labels it drove (none for plain text)."""
+
+    text: str
+    labels: tuple[str, ...] = ()
+
+
+def flagged_labels(scores: dict[str, float], model: LoadedModel | None = None) -> list[str]:
+    limits = thresholds(model)
+    return [label for label in LABELS if scores[label] >= limits[label]]
+
+
+def explain(text: str, labels: list[str]) -> list[Span]:
+    """Return the spans of ``text`` that drove each of ``labels``, strongest first."""
+    return current_model().model.explain(text, labels) if labels else []
+
+
+def highlight(text: str, spans: list[Span]) -> list[Segment]:
+    """Cut ``text`` into plain and highlighted segments; strong spans of several labels on one token merge."""
+    marks: dict[tuple[int, int], list[str]] = {}
+    for span in spans:
+        if span.weight >= MIN_HIGHLIGHT:
+            marks.setdefault((span.start, span.end), []).append(span.label)
+    segments, cursor = [], 0
+    for (start, end), labels in sorted(marks.items()):
+        if start > cursor:
+            segments.append(Segment(text[cursor:start]))
+        segments.append(Segment(text[start:end], tuple(labels)))
+        cursor = end
+    if cursor < len(text):
+        segments.append(Segment(text[cursor:]))
+    return segments

@@ -43,9 +43,8 @@ class IncomingMessage:
 def _unstored(messages: Sequence[IncomingMessage], source: Source) -> list[IncomingMessage]:
     """Drop messages whose external id is stored already for ``source`` or repeated within ``messages``."""
     ids = {m.external_id for m in messages if m.external_id}
-    seen = set(
-        Prediction.objects.filter(source=source, external_id__in=ids).values_list("external_id", flat=True)
-    )
+    stored = Prediction.objects.filter(source=source, external_id__in=ids).exclude(external_id="")
+    seen = set(stored.values_list("external_id", flat=True))  # exclude: the partial unique index serves
     fresh = []
     for message in messages:
         if message.external_id:

@@ -8,7 +8,7 @@ from .forms import ChatForm
 from .ml import LABELS
 from .ml.model import ModelError
 from .models import Source
-from .scoring import current_model, thresholds
+from .scoring import current_model, explain, flagged_labels, highlight, thresholds
 from .services import prediction_create
 
 
@@ -57,5 +57,8 @@ def check_message(request: HttpRequest) -> HttpResponse:
         ),
         key=lambda bar: -bar["score"],
     )
-    context.update(form=ChatForm(), prediction=prediction, bars=bars)
+    spans = explain(prediction.text, flagged_labels(prediction.scores, model))
+    context.update(
+        form=ChatForm(), prediction=prediction, bars=bars, segments=highlight(prediction.text, spans)
+    )
     return render(request, "classifier/index.html", context)

@@ -1,3 +1,4 @@
+import csv
 import json
 from pathlib import Path
 
@@ -19,6 +20,9 @@ def test_training_round_trip_writes_a_loadable_model_and_a_complete_sidecar(tiny
     assert list(metadata["data"]["files"]) == ["jigsaw_toxic/train_6labels_sample.csv"]
     assert all(0.05 <= value <= 0.95 for value in metadata["thresholds"].values())
     assert "roc_auc" in metadata["validation"]["jigsaw"]["labels"]["toxic"]
+    assert set(metadata["bias"]) == {"identity", "banter"}
+    assert 0.0 <= metadata["bias"]["banter"]["false_positive_rate"] <= 1.0
+    assert set(metadata["robustness"]["toxic"]) == {"plain", "obfuscated"}
     loaded = load(tiny_model_path)
     assert loaded.version == metadata["model_version"]
     scores = loaded.model.predict_proba(["you are a complete idiot", "have a great stream everyone"])
@@ -41,7 +45,16 @@ def test_training_prints_metrics_and_leaves_no_partial_files(tiny_data_dir, tmp_
     printed = capsys.readouterr().out
     assert "Validation ROC AUC" in printed
     assert "Wrote tox-" in printed
-    assert sorted(p.name for p in out.parent.iterdir()) == ["model.joblib", "model.json"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["MODEL_CARD.md", "model.joblib", "model.json"]
+    card = (out.parent / "MODEL_CARD.md").read_text()
+    assert card.startswith("# Model card: tox-")
+    for section in (
+        "## Validation ROC AUC",
+        "## Thresholds",
+        "## Bias checks",
+        "## Robustness to obfuscation",
+    ):
+        assert section in card
 
 
 def test_missing_data_dir_is_a_clear_error(tmp_path):
@@ -56,12 +69,22 @@ def test_data_dir_without_known_sources_is_a_clear_error(tmp_path):
 
 
 def test_label_too_rare_to_fit_falls_back_to_its_prior(tmp_path):
-    data = write_tiny_data(tmp_path / "data", copies=1)
+    data = write_tiny_data(tmp_path / "data")
+    path = data / "jigsaw_toxic" / "train_6labels_sample.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in [r for r in rows if r["threat"] == "1"][2:]:
+        row["threat"] = "0"  # two threats left: too few to fit
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     out = tmp_path / "m.joblib"
     call_command("train_model", data_dir=data, output=out, quick=True, jobs=1, verbosity=0)
-    scores = load(out).model.predict_proba(["anything at all", "something else"])
+    scores = load(out).model.predict_proba(["i will kill you", "have a nice day"])
     threat = scores[:, LABELS.index("threat")]
     assert threat[0] == pytest.approx(threat[1])
+    assert threat[0] < 0.1
 
 
 def _write(path: Path, header: str, *lines: str) -> None:
@@ -87,7 +110,7 @@ def test_sources_map_onto_the_six_labels_with_unknown_gaps(tmp_path):
     assert by_text["rude tweet"][toxic] == 1 and by_text["rude tweet"][LABELS.index("obscene")] == UNKNOWN
     assert by_text["nice tweet"] == (0,) * 6
     assert by_text["no hate"][toxic] == UNKNOWN and by_text["no hate"][hate] == 0
-    assert by_text["a plain comment"] == (0, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN)
+    assert by_text["a plain comment"] == (0,) * 6
     assert "already in the six-label file" not in by_text
     assert "" not in by_text
     assert ds.is_validation[ds.texts.index("some hate")] is True

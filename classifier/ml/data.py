@@ -107,7 +107,10 @@ def _read_jigsaw(data_dir: Path, ds: Dataset, seen_ids: set[str]) -> None:
             if row["jigsaw_id_if_known"] or (first_half and int(row["source_row"]) in raw_rows):
                 continue  # the same comment is already in with all six labels
             key = f"{row['source_file']}:{row['source_row']}"
-            ds.add(row["comment_text"], _labels(toxic=int(row["toxic"])), "jigsaw", _in_validation(key))
+            # In Jigsaw a comment that is not toxic carries no other label either (true of about 99 % of
+            # them), so a non-toxic row here is a negative for every label.
+            labels = _labels(toxic=1) if row["toxic"] == "1" else _all(0)
+            ds.add(row["comment_text"], labels, "jigsaw", _in_validation(key))
 
 
 def _davidson(row: Row) -> Labels:

@@ -7,7 +7,9 @@ Unpickling runs code, so the hash and versions are checked before the file is op
 
 import hashlib
 import json
+import re
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +25,7 @@ from sklearn.exceptions import InconsistentVersionWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from . import LABELS
+from .fast import CharScorer, WordScorer
 from .normalize import normalize
 
 FORMAT_VERSION = 1
@@ -39,6 +42,44 @@ class ModelError(Exception):
         super().__init__(message)
         self.kind = kind
         self.hint = REBUILD_HINT
+
+
+@dataclass(frozen=True)
+class Span:
+    """Characters ``start:end`` of the original text pushed label ``label`` up by ``weight`` (log-odds)."""
+
+    start: int
+    end: int
+    label: str
+    weight: float
+
+
+_TOKEN = re.compile(r"\S+")
+_EDGES = ".,;:!?\"'()[]{}<>…“”‘’*"
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    """Narrow ``start:end`` so that it neither starts nor ends in punctuation."""
+    token = text[start:end]
+    return start + len(token) - len(token.lstrip(_EDGES)), start + len(token.rstrip(_EDGES))
+
+
+def _token_spans(text: str) -> list[tuple[int, int]]:
+    """Split on white space, keeping a run of three or more one-character tokens ("f u c k") together."""
+    found = [_trimmed(text, m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    found = [(start, end) for start, end in found if end > start]
+    spans, i = [], 0
+    while i < len(found):
+        j = i
+        while j < len(found) and found[j][1] - found[j][0] == 1:
+            j += 1
+        if j - i >= 3:
+            spans.append((found[i][0], found[j - 1][1]))
+            i = j
+        else:
+            spans.append(found[i])
+            i += 1
+    return spans
 
 
 class ToxicityModel:
@@ -63,6 +104,19 @@ class ToxicityModel:
         self.coef = np.ascontiguousarray(coef, dtype=np.float32)
         self.intercept = np.asarray(intercept, dtype=np.float32)
         self.version = version
+        self._build_scorers()
+
+    def _build_scorers(self) -> None:
+        split = len(self.word.vocabulary_)
+        coef = self.coef.astype(np.float64)
+        self._scorers = (WordScorer(self.word, coef[:split]), CharScorer(self.char, coef[split:]))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key != "_scorers"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._build_scorers()
 
     def features(self, normalized: Sequence[str]) -> sp.csr_matrix:
         """Return the TF-IDF feature matrix of already normalised texts."""
@@ -70,11 +124,45 @@ class ToxicityModel:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return an (n, 6) array of label probabilities for raw ``texts``."""
-        if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        features = self.features([normalize(text) for text in texts])
-        logits = np.asarray(features @ self.coef) + self.intercept
+        normalized = [normalize(text) for text in texts]
+        logits = sum(scorer.logits(normalized) for scorer in self._scorers) + self.intercept
         return expit(logits)
+
+    def predict_proba_reference(self, texts: Sequence[str]) -> np.ndarray:
+        """Score through scikit-learn's own transform: slower, and the reference the fast path must equal."""
+        features = self.features([normalize(text) for text in texts])
+        return expit(np.asarray(features @ self.coef) + self.intercept)
+
+    def explain(self, text: str, labels: Sequence[str], top: int = 5) -> list[Span]:
+        """Return the parts of ``text`` that raised each of ``labels`` most, strongest first.
+
+        Each white-space token is credited with the features its own normalised form produces (its words
+        and character n-grams) that occur in the message, times their weight; a feature produced by several
+        tokens is shared between them. Bigrams that span two tokens are left out.
+        """
+        doc = self.features([normalize(text)])
+        present = dict(zip(doc.indices.tolist(), doc.data.tolist(), strict=True))
+        words, chars = self.word.vocabulary_, self.char.vocabulary_
+        offset = len(words)
+        analyse_word, analyse_char = self.word.build_analyzer(), self.char.build_analyzer()
+        claims: list[tuple[tuple[int, int], set[int]]] = []
+        for start, end in _token_spans(text):
+            piece = normalize(text[start:end])
+            owned = {words[g] for g in analyse_word(piece) if g in words}
+            owned |= {chars[g] + offset for g in analyse_char(piece) if g in chars}
+            claims.append(((start, end), owned & present.keys()))
+        shares = Counter(index for _, owned in claims for index in owned)
+        spans = []
+        for label in labels:
+            column = self.coef[:, self.labels.index(label)]
+            scored = [
+                (sum(present[i] * float(column[i]) / shares[i] for i in owned), bounds)
+                for bounds, owned in claims
+                if owned
+            ]
+            best = sorted((item for item in scored if item[0] > 0), key=lambda item: -item[0])[:top]
+            spans += [Span(start, end, label, round(weight, 4)) for weight, (start, end) in best]
+        return spans
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,37 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 from sklearn.model_selection import StratifiedKFold
 
 from . import LABELS
+from .augment import neutral_sentences
+from .bias import BANTER, identity_sentences
+from .card import render_card
 from .data import UNKNOWN, Dataset, load_dataset
 from .model import FORMAT_VERSION, ToxicityModel, file_sha256, sidecar_path
 from .normalize import NORMALIZER_VERSION, normalize
+from .obfuscate import obfuscate
 
 Progress = Callable[[str], None]
 
-# Thresholds are the lowest score at which out-of-fold precision reaches this; F1-best where it never does.
-TARGET_PRECISION = 0.8
+# How often each label occurs in Jigsaw's full training set (159,571 Wikipedia talk comments). The sources
+# here over-represent toxic text, so probabilities are calibrated to these base rates instead: a score
+# reads as the chance that an ordinary comment carries the label.
+REFERENCE_RATES = {
+    "toxic": 0.0958,
+    "severe_toxic": 0.0100,
+    "obscene": 0.0529,
+    "threat": 0.0030,
+    "insult": 0.0494,
+    "identity_hate": 0.0088,
+}
+# Thresholds are the lowest score at which out-of-fold precision (at the base rate) reaches this;
+# the F1-best score where it never does.
+TARGET_PRECISION = 0.9
 CV_FOLDS = 3
+# Weight of each hand-written neutral sentence (augment.py) relative to a labelled row.
+AUGMENT_WEIGHT = 3.0
+# Weight of a source's rows (1 when not named). HatEval collected its tweets by keywords about immigrants
+# and women and calls only hate against them hate, so at full weight a neutral "I am an immigrant" scores
+# as identity hate; at 0.3 its signal stays and that bias mostly goes (see the model card's bias check).
+SOURCE_WEIGHTS = {"tweeteval_hate": 0.3}
 
 
 class TrainingError(Exception):
@@ -45,7 +67,7 @@ class TrainConfig:
     word_max_features: int = 100_000
     char_max_features: int = 150_000
     min_df: int = 2
-    c: float = 4.0
+    c: float = 1.0
     sample: int | None = None
     seed: int = 0
     n_jobs: int = 2
@@ -79,21 +101,29 @@ def _sample(ds: Dataset, size: int, seed: int) -> Dataset:
     return out
 
 
-def _fit_one(x: sp.csr_matrix, y: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, float]:
-    clf = LogisticRegression(C=c, solver="liblinear", class_weight="balanced", random_state=seed)
-    clf.fit(x, y)
+def _fit_one(
+    x: sp.csr_matrix, y: np.ndarray, weight: np.ndarray, c: float, seed: int
+) -> tuple[np.ndarray, float]:
+    clf = LogisticRegression(C=c, solver="liblinear", random_state=seed)
+    clf.fit(x, y, sample_weight=weight)
     return clf.coef_.ravel().astype(np.float64), float(clf.intercept_[0])
 
 
-def _platt(decision: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Fit p = sigmoid(a * decision + b) on out-of-fold decision values."""
+def _prior_weights(y: np.ndarray, rate: float) -> np.ndarray:
+    """Weight rows so that positives make up ``rate`` of the total weight."""
+    share = y.mean()
+    return np.where(y == 1, rate / share, (1 - rate) / (1 - share))
+
+
+def _platt(decision: np.ndarray, y: np.ndarray, rate: float) -> tuple[float, float]:
+    """Fit p = sigmoid(a * decision + b) on out-of-fold decision values, at the base rate ``rate``."""
     clf = LogisticRegression(C=1e6, solver="lbfgs")
-    clf.fit(decision.reshape(-1, 1), y)
+    clf.fit(decision.reshape(-1, 1), y, sample_weight=_prior_weights(y, rate))
     return float(clf.coef_[0, 0]), float(clf.intercept_[0])
 
 
-def _threshold(y: np.ndarray, proba: np.ndarray) -> float:
-    precision, recall, cuts = precision_recall_curve(y, proba)
+def _threshold(y: np.ndarray, proba: np.ndarray, rate: float) -> float:
+    precision, recall, cuts = precision_recall_curve(y, proba, sample_weight=_prior_weights(y, rate))
     precision, recall = precision[:-1], recall[:-1]
     reaching = np.flatnonzero(precision >= TARGET_PRECISION)
     if reaching.size:
@@ -107,9 +137,9 @@ def _usable(y: np.ndarray) -> bool:
 
 
 def _fit_labels(
-    x: sp.csr_matrix, y: np.ndarray, config: TrainConfig, progress: Progress
+    x: sp.csr_matrix, y: np.ndarray, weight: np.ndarray, config: TrainConfig, progress: Progress
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """Fit, calibrate and pick a threshold for every label.
+    """Fit, calibrate and pick a threshold for every label; ``weight`` is each row's sample weight.
 
     Return the coefficients (features, 6), the intercepts and the thresholds.
     """
@@ -136,7 +166,8 @@ def _fit_labels(
         plans[j] = (target, held_out)
     progress(f"fitting {len(tasks)} logistic regressions on {x.shape[0]} rows x {n_features} features")
     results = Parallel(n_jobs=config.n_jobs, prefer="threads")(
-        delayed(_fit_one)(x[rows], target, config.c, config.seed) for _, _, rows, target in tasks
+        delayed(_fit_one)(x[rows], target, weight[rows], config.c, config.seed)
+        for _, _, rows, target in tasks
     )
     fitted: dict[tuple[int, int], tuple[np.ndarray, float]] = {
         (j, fold): result for (j, fold, _, _), result in zip(tasks, results, strict=True)
@@ -147,11 +178,11 @@ def _fit_labels(
         for fold, held_idx in enumerate(held_out):
             w, b = fitted[(j, fold)]
             decision[held_idx] = x[rows[held_idx]] @ w + b
-        a, c = _platt(decision, target)
+        a, c = _platt(decision, target, REFERENCE_RATES[LABELS[j]])
         w, b = fitted[(j, -1)]
         coef[:, j] = a * w
         intercept[j] = a * b + c
-        thresholds[LABELS[j]] = _threshold(target, expit(a * decision + c))
+        thresholds[LABELS[j]] = _threshold(target, expit(a * decision + c), REFERENCE_RATES[LABELS[j]])
     return coef, intercept, thresholds
 
 
@@ -191,6 +222,36 @@ def evaluate(
     return metrics
 
 
+def bias_report(model: ToxicityModel, thresholds: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Return the false-positive rate at ``thresholds`` on the neutral sentences of ``bias.py``."""
+    limits = np.array([thresholds[label] for label in LABELS])
+    report = {}
+    for name, texts in (("identity", identity_sentences()), ("banter", list(BANTER))):
+        flagged = (model.predict_proba(texts) >= limits).any(axis=1)
+        report[name] = {
+            "sentences": len(texts),
+            "false_positive_rate": round(float(flagged.mean()), 4),
+            "flagged_examples": [text for text, hit in zip(texts, flagged, strict=True) if hit][:10],
+        }
+    return report
+
+
+def robustness_report(
+    model: ToxicityModel, texts: list[str], y: np.ndarray, proba: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Return ROC AUC per label on validation texts as written and with half their words disguised."""
+    disguised = model.predict_proba([obfuscate(text, seed=i) for i, text in enumerate(texts)])
+    report = {}
+    for j, label in enumerate(LABELS):
+        known = y[:, j] != UNKNOWN
+        target = y[known, j]
+        if 0 < target.sum() < target.size:
+            plain = float(roc_auc_score(target, proba[known, j]))
+            hidden = float(roc_auc_score(target, disguised[known, j]))
+            report[label] = {"plain": round(plain, 4), "obfuscated": round(hidden, 4)}
+    return report
+
+
 def _versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
@@ -226,12 +287,19 @@ def train(data_dir: Path, config: TrainConfig, progress: Progress) -> tuple[Toxi
         raise TrainingError(f"Cannot build features from the training texts: {exc}") from exc
     for vectorizer in (word, char):
         vectorizer.stop_words_ = None  # terms cut by max_features: large and not needed to score
-    coef, intercept, thresholds = _fit_labels(x_train, y[train_idx], config, progress)
+    neutral = [normalize(text) for text in neutral_sentences()]
+    x_fit = sp.vstack([x_train, sp.hstack([word.transform(neutral), char.transform(neutral)])], format="csr")
+    y_fit = np.vstack([y[train_idx], np.zeros((len(neutral), len(LABELS)), dtype=y.dtype)])
+    source_weight = [SOURCE_WEIGHTS.get(ds.sources[i], 1.0) for i in train_idx]
+    weight = np.r_[source_weight, np.full(len(neutral), AUGMENT_WEIGHT)]
+    coef, intercept, thresholds = _fit_labels(x_fit, y_fit, weight, config, progress)
     files = dict(sorted(ds.files.items()))
     identity = json.dumps([files, asdict(config), NORMALIZER_VERSION, sklearn.__version__], sort_keys=True)
     version = "tox-" + hashlib.sha256(identity.encode()).hexdigest()[:12]
     model = ToxicityModel(word, char, coef, intercept, version)
-    proba = model.predict_proba([ds.texts[i] for i in val_idx])
+    val_texts = [ds.texts[i] for i in val_idx]
+    proba = model.predict_proba(val_texts)
+    progress("checking bias and robustness to obfuscation")
     sources = np.asarray(ds.sources)
     counts = {s: int((sources == s).sum()) for s in sorted(set(ds.sources))}
     metadata: dict[str, Any] = {
@@ -249,8 +317,16 @@ def train(data_dir: Path, config: TrainConfig, progress: Progress) -> tuple[Toxi
         },
         "features": {"word": len(word.vocabulary_), "char": len(char.vocabulary_)},
         "thresholds": {label: round(value, 4) for label, value in thresholds.items()},
-        "threshold_rule": f"lowest score with out-of-fold precision >= {TARGET_PRECISION}, else best F1",
+        "threshold_rule": (
+            f"lowest score with out-of-fold precision >= {TARGET_PRECISION} at the reference base rate, "
+            "else the best F1; between 0.05 and 0.95"
+        ),
         "validation": evaluate(proba, y[val_idx], sources[val_idx], thresholds),
+        "augmentation": {"neutral_sentences": len(neutral), "weight": AUGMENT_WEIGHT},
+        "source_weights": SOURCE_WEIGHTS,
+        "calibration": {"reference_rates": REFERENCE_RATES, "target_precision": TARGET_PRECISION},
+        "bias": bias_report(model, thresholds),
+        "robustness": robustness_report(model, val_texts, y[val_idx], proba),
     }
     return model, metadata
 
@@ -273,4 +349,6 @@ def save(model: ToxicityModel, metadata: dict[str, Any], path: Path) -> dict[str
     }
     text = json.dumps(metadata, indent=2, sort_keys=True) + "\n"
     _write_atomic(sidecar_path(path), lambda part: part.write_text(text, encoding="utf-8"))
+    card = render_card(metadata)
+    _write_atomic(path.with_name("MODEL_CARD.md"), lambda part: part.write_text(card, encoding="utf-8"))
     return metadata

@@ -10,6 +10,7 @@ idf weights and coefficients as the scikit-learn path (``ToxicityModel.features`
 from itertools import pairwise
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 _BASE = 38
@@ -20,11 +21,19 @@ for _code, _char in enumerate(_ALPHABET, start=1):
     _CODES[ord(_char)] = _code
 
 
-def _key(gram: str) -> int:
-    value = 0
-    for char in gram:
-        value = value * _BASE + int(_CODES[ord(char)])
-    return value
+# Every n-gram of up to four characters indexes a dense table; five-grams are looked up by binary search.
+_DENSE = _BASE**4
+
+
+def _keys(grams: list[str], width: int) -> np.ndarray:
+    """Return the base-38 integer of each n-gram (at most ``width`` characters), in one vectorised pass."""
+    lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+    codes = _CODES[np.frombuffer("".join(grams).encode("ascii"), dtype=np.uint8)]
+    row = np.repeat(np.arange(len(grams)), lengths)
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    digits = np.zeros((len(grams), width), dtype=np.int64)
+    digits[row, width - lengths[row] + np.arange(codes.size) - starts] = codes  # right-aligned
+    return digits @ (_BASE ** np.arange(width - 1, -1, -1))
 
 
 class CharScorer:
@@ -32,11 +41,17 @@ class CharScorer:
 
     def __init__(self, vectorizer: TfidfVectorizer, coef: np.ndarray) -> None:
         self.min_n, self.max_n = vectorizer.ngram_range
-        usable = {g: i for g, i in vectorizer.vocabulary_.items() if set(g) <= set(_ALPHABET)}
-        keys = np.array([_key(g) for g in usable], dtype=np.int64)
-        order = np.argsort(keys)
-        self.keys = keys[order]
-        self.columns = np.array(list(usable.values()), dtype=np.int64)[order]
+        vocabulary = vectorizer.vocabulary_
+        usable = vocabulary  # built from normalised text, so always within the alphabet; checked below
+        if not set("".join(vocabulary)) <= set(_ALPHABET):
+            usable = {g: i for g, i in vocabulary.items() if set(g) <= set(_ALPHABET)}
+        keys = _keys(list(usable), self.max_n) if usable else np.zeros(0, dtype=np.int64)
+        columns = np.fromiter(usable.values(), dtype=np.int64, count=len(usable))
+        short = keys < _DENSE
+        self.dense = np.full(_DENSE, -1, dtype=np.int32)
+        self.dense[keys[short]] = columns[short]
+        order = np.argsort(keys[~short])
+        self.keys, self.columns = keys[~short][order], columns[~short][order]
         self.idf = vectorizer.idf_.astype(np.float64)
         self.coef = coef
 
@@ -62,10 +77,15 @@ class CharScorer:
             for k in range(n):
                 key = key * _BASE + codes[k : k + length]
             key, where = key[ok], start[ok]
-            slot = np.minimum(np.searchsorted(self.keys, key), self.keys.size - 1)
-            found = self.keys[slot] == key
+            if n < 5:
+                column = self.dense[key]
+                found = column >= 0
+                cols.append(column[found].astype(np.int64))
+            else:
+                slot = np.minimum(np.searchsorted(self.keys, key), max(self.keys.size - 1, 0))
+                found = self.keys[slot] == key if self.keys.size else np.zeros(key.size, dtype=bool)
+                cols.append(self.columns[slot[found]])
             rows.append(doc_of[where[found]])
-            cols.append(self.columns[slot[found]])
         return _accumulate(np.concatenate(rows), np.concatenate(cols), self.idf, self.coef, out)
 
 
@@ -100,12 +120,13 @@ def _accumulate(
     if not rows.size:
         return out
     width = idf.size
-    pairs, counts = np.unique(rows * width + cols, return_counts=True)
+    pairs, counts = np.unique(
+        rows * width + cols, return_counts=True
+    )  # sorted: rows grouped, columns in order
     rows, cols = pairs // width, pairs % width
     values = (1.0 + np.log(counts)) * idf[cols]
     norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=out.shape[0]))
     values /= norms[rows]
-    weighted = coef[cols] * values[:, None]
-    for j in range(out.shape[1]):
-        out[:, j] += np.bincount(rows, weights=weighted[:, j], minlength=out.shape[0])
+    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=out.shape[0]))]
+    out += sp.csr_matrix((values, cols, indptr), shape=(out.shape[0], width)) @ coef
     return out

@@ -5,7 +5,9 @@ its SHA-256, the library versions it was built with, its metrics and its recomme
 Unpickling runs code, so the hash and versions are checked before the file is opened.
 """
 
+import copy
 import hashlib
+import itertools
 import json
 import re
 import warnings
@@ -28,7 +30,7 @@ from . import LABELS
 from .fast import CharScorer, WordScorer
 from .normalize import normalize
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 REBUILD_HINT = (
     "Run `python manage.py train_model` to rebuild it, "
     "or restore the shipped file with `git checkout ml_models/`."
@@ -112,9 +114,21 @@ class ToxicityModel:
         self._scorers = (WordScorer(self.word, coef[:split]), CharScorer(self.char, coef[split:]))
 
     def __getstate__(self) -> dict[str, Any]:
-        return {key: value for key, value in self.__dict__.items() if key != "_scorers"}
+        # A vocabulary is pickled as one newline-joined string: joblib's pure-Python unpickler takes
+        # seconds over a dict of 200k terms, and normalised terms never hold a newline.
+        state = {key: value for key, value in self.__dict__.items() if key != "_scorers"}
+        for name in ("word", "char"):
+            vectorizer = copy.copy(state[name])
+            terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+            del vectorizer.vocabulary_
+            state[name] = vectorizer
+            state[f"{name}_terms"] = "\n".join(terms)
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        for name in ("word", "char"):
+            terms = state.pop(f"{name}_terms")
+            state[name].vocabulary_ = dict(zip(terms.split("\n"), itertools.count())) if terms else {}
         self.__dict__.update(state)
         self._build_scorers()
 

@@ -43,7 +43,9 @@ _MENTION = re.compile(r"(?<!\w)@\w{2,}")
 _ENTITY = re.compile(r"&(?:amp|lt|gt|quot|#39);")
 _CONTRACTION = re.compile(r"(?:n't|'m|'re|'ve|'ll|'d)\b")
 # A run of word and leet characters, rewritten only when it also holds a letter ("1d10t", "sh!t", "a$$").
-_LEET_TOKEN = re.compile(rf"[\w{re.escape(_LEET_CHARS)}*]{{2,}}")
+_LEET_TOKEN = re.compile(
+    rf"(?<![\w{re.escape(_LEET_CHARS)}*])(?=[\w*]*[{re.escape(_LEET_CHARS)}*])[\w{re.escape(_LEET_CHARS)}*]{{2,}}"
+)
 _EDGE_PUNCT = "!|*€£"
 # Single letters split by punctuation ("f.u.c.k", "i-d-i-o-t", "a.s.s") or, four or more, by spaces
 # ("f u c k"; chat's "u r a" stays three words). Spaces are joined after punctuation became spaces.
@@ -56,8 +58,12 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 def _fold(text: str) -> str:
     """Fold compatibility forms, look-alikes and accents to plain lower-case Latin."""
+    if text.isascii():  # nothing to fold: most chat
+        return text.lower()
     text = unicodedata.normalize("NFKC", text).lower().translate(_CONFUSABLES)
     decomposed = unicodedata.normalize("NFKD", text)
+    if decomposed.isascii():
+        return decomposed
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch) and _is_visible(ch))
 
 
@@ -81,13 +87,17 @@ def _unspace(match: re.Match[str]) -> str:
 
 def normalize(text: str) -> str:
     """Return the canonical form of ``text`` that the model's features are built from."""
-    text = _CONTROL.sub(" ", text)
-    text = _fold(text)
-    text = _ENTITY.sub(" ", text)
-    text = _URL.sub(URL_TOKEN, text)
-    text = _MENTION.sub(MENTION_TOKEN, text)
-    text = text.replace("’", "'").replace("`", "'")
-    text = _CONTRACTION.sub(lambda m: _CONTRACTIONS[m.group(0)], text)
+    text = _fold(_CONTROL.sub(" ", text))
+    # Each step runs only when its trigger character is there: most messages need few of them.
+    if "&" in text:
+        text = _ENTITY.sub(" ", text)
+    if "http" in text or "www." in text:
+        text = _URL.sub(URL_TOKEN, text)
+    if "@" in text:
+        text = _MENTION.sub(MENTION_TOKEN, text)
+    if "'" in text or "’" in text or "`" in text:
+        text = text.replace("’", "'").replace("`", "'")
+        text = _CONTRACTION.sub(lambda m: _CONTRACTIONS[m.group(0)], text)
     text = _LEET_TOKEN.sub(_unleet, text)
     text = _DOTTED.sub(_unspace, text)
     text = _NON_WORD.sub(" ", text)

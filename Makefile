@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= $(if $(DATABASE_URL),$(DATABASE_URL),postgres://postgres@127.0.0.1:5432/test)
 SECRET_FILE := var/secret_key
 
-.PHONY: run install install-dev lint format test test-sqlite test-postgres train check-deploy clean
+.PHONY: run serve-prod bench-http install install-dev lint format test test-sqlite test-postgres train check-deploy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,20 @@ run: install $(SECRET_FILE)
 	echo "  SECRET_KEY=\$$(cat $(SECRET_FILE)) $(BIN)/python manage.py createsuperuser" && \
 	echo "" && \
 	exec $(BIN)/gunicorn toxsite.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+
+# Production serving: gunicorn with gunicorn.conf.py (workers, timeouts, access log from GUNICORN_* variables).
+# Set SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, TOXSITE_HTTPS, REDIS_URL... in the environment (.env.example).
+serve-prod: install $(SECRET_FILE)
+	@export SECRET_KEY="$${SECRET_KEY:-$$(cat $(SECRET_FILE))}" DEBUG=0 \
+		GUNICORN_BIND="$${GUNICORN_BIND:-$(HOST):$(PORT)}"; \
+	$(BIN)/python manage.py migrate --no-input && \
+	$(BIN)/python manage.py collectstatic --no-input --verbosity 0 && \
+	echo "toxsite (production settings) on $$GUNICORN_BIND; API docs at /api/v1/docs" && \
+	exec $(BIN)/gunicorn -c gunicorn.conf.py
+
+# The HTTP benchmark: gunicorn on a temporary SQLite database, 50 clients on 127.0.0.1 (bench/bench_http.py).
+bench-http: install-dev
+	$(BIN)/python bench/bench_http.py
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ def _fresh_process(code: str) -> tuple[float, float, float]:
     return min(r[0] for r in runs), min(r[1] for r in runs), min(r[2] for r in runs)
 
 
-def _best_of(n: int, fn) -> float:  # type: ignore[no-untyped-def]
+def _best_of(n: int, fn: Callable[[], object]) -> float:
     times = []
     for _ in range(n):
         started = time.perf_counter()
@@ -69,7 +70,7 @@ def _best_of(n: int, fn) -> float:  # type: ignore[no-untyped-def]
     return min(times)
 
 
-def _latencies(fn, texts: list[str]) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def _latencies(fn: Callable[[list[str]], object], texts: list[str]) -> tuple[float, float]:
     samples = []
     for text in texts:
         started = time.perf_counter()

@@ -1,12 +1,21 @@
 """Score texts with the configured model and the effective per-label thresholds."""
 
+import contextlib
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError
 
 from .ml import LABELS
 from .ml.model import LoadedModel, Span, load_cached
+from .ml.normalize import normalize
+from .models import ThresholdPolicy
+from .terms import term_matcher
+
+logger = logging.getLogger(__name__)
 
 # A token is highlighted when it adds at least this much to a label's log-odds.
 MIN_HIGHLIGHT = 1.0
@@ -19,6 +28,7 @@ class ScoredBatch:
     scores: np.ndarray
     flagged: np.ndarray
     model_version: str
+    blocked: tuple[str, ...] = ()  # per text: the label of a blocked term in it, or ""
 
     def rows(self) -> list[dict[str, float]]:
         """Return one ``{label: score}`` dict per text."""
@@ -30,10 +40,43 @@ def current_model() -> LoadedModel:
     return load_cached(settings.MODEL_PATH)
 
 
+POLICY_CACHE_KEY = "classifier:threshold-policy"
+POLICY_CACHE_SECONDS = 30  # a safety net: every change deletes the key on commit
+
+
+def threshold_policy() -> dict[str, float]:
+    """Return the moderators' thresholds stored in the database, through a cache cleared on every change."""
+    try:
+        policy = cache.get(POLICY_CACHE_KEY)
+    except Exception:  # any cache backend failure: read the database instead of failing to score
+        policy = None
+    if policy is None:
+        try:
+            policy = dict(ThresholdPolicy.objects.values_list("label", "value"))
+        except DatabaseError:  # not migrated yet (e.g. `classify` on a fresh checkout): no policy
+            return {}
+        with contextlib.suppress(Exception):
+            cache.set(POLICY_CACHE_KEY, policy, POLICY_CACHE_SECONDS)
+    return policy
+
+
+def threshold_policy_changed() -> None:
+    """Forget the cached policy; call after a threshold is written."""
+    try:
+        cache.delete(POLICY_CACHE_KEY)
+    except Exception:
+        logger.warning(
+            "could not clear the cached threshold policy; it expires in %d s", POLICY_CACHE_SECONDS
+        )
+
+
 def thresholds(model: LoadedModel | None = None) -> dict[str, float]:
-    """Return the threshold of each label: the settings' value, else the one recommended by training."""
+    """Return the threshold of each label: the moderators' policy, else the settings', else the model's."""
+    configured = {**settings.THRESHOLDS, **threshold_policy()}
+    if model is None and all(label in configured for label in LABELS):
+        return {label: configured[label] for label in LABELS}  # no need to load the model
     recommended = (model or current_model()).thresholds
-    return {label: settings.THRESHOLDS.get(label, recommended[label]) for label in LABELS}
+    return {label: configured.get(label, recommended[label]) for label in LABELS}
 
 
 def threshold_vector(model: LoadedModel | None = None) -> np.ndarray:
@@ -44,9 +87,19 @@ def threshold_vector(model: LoadedModel | None = None) -> np.ndarray:
 def score_texts(texts: list[str]) -> ScoredBatch:
     """Score ``texts`` in one vectorised call."""
     model = current_model()
+    matcher = term_matcher()
+    blocked: tuple[str, ...] = ("",) * len(texts)
+    if matcher:
+        normalised = [matcher.without_permitted(normalize(text)) for text in texts]
+        # A permitted term is taken out before scoring (normalize is idempotent, so the model sees the rest).
+        if matcher.permitted is not None:
+            texts = normalised
+        blocked = tuple(matcher.blocked_label(n) for n in normalised)
     scores = model.model.predict_proba(texts)
-    flagged: np.ndarray = np.asarray((scores >= threshold_vector(model)).any(axis=1))
-    return ScoredBatch(scores=scores, flagged=flagged, model_version=model.version)
+    flagged: np.ndarray = np.asarray((scores >= threshold_vector(model)).any(axis=1)) | np.array(
+        [bool(label) for label in blocked], dtype=bool
+    )
+    return ScoredBatch(scores=scores, flagged=flagged, model_version=model.version, blocked=blocked)
 
 
 @dataclass(frozen=True)

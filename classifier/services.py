@@ -9,7 +9,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .ml import LABELS
-from .models import Prediction, Source
+from .models import Prediction, RevisionCause, Source
+from .moderation import revisions_copy
 from .scoring import score_texts, threshold_vector
 from .selectors import prediction_chunks
 
@@ -20,12 +21,13 @@ def prediction_create(*, text: str, source: Source) -> Prediction:
     prediction = Prediction(
         text=text,
         flagged=bool(batch.flagged[0]),
+        blocked_label=batch.blocked[0],
         model_version=batch.model_version,
         source=source,
         **batch.rows()[0],
     )
     prediction.full_clean()
-    prediction.save()
+    prediction.save()  # the database adds its first score revision (classifier/triggers.py)
     return prediction
 
 
@@ -43,6 +45,8 @@ class IncomingMessage:
 def _unstored(messages: Sequence[IncomingMessage], source: Source) -> list[IncomingMessage]:
     """Drop messages whose external id is stored already for ``source`` or repeated within ``messages``."""
     ids = {m.external_id for m in messages if m.external_id}
+    if not ids:
+        return list(messages)
     stored = Prediction.objects.filter(source=source, external_id__in=ids).exclude(external_id="")
     seen = set(stored.values_list("external_id", flat=True))  # exclude: the partial unique index serves
     fresh = []
@@ -74,6 +78,7 @@ def predictions_create_many(*, messages: Sequence[IncomingMessage], source: Sour
             Prediction(
                 text=message.text,
                 flagged=bool(flagged),
+                blocked_label=blocked,
                 model_version=batch.model_version,
                 source=source,
                 channel=message.channel,
@@ -82,10 +87,12 @@ def predictions_create_many(*, messages: Sequence[IncomingMessage], source: Sour
                 created_at=message.created_at or now,
                 **scores,
             )
-            for message, scores, flagged in zip(fresh, batch.rows(), batch.flagged, strict=True)
+            for message, scores, flagged, blocked in zip(
+                fresh, batch.rows(), batch.flagged, batch.blocked, strict=True
+            )
         ]
         try:
-            with transaction.atomic():
+            with transaction.atomic():  # a trigger adds each row's first score revision (triggers.py)
                 return Prediction.objects.bulk_create(predictions)
         except IntegrityError:
             if attempt:  # another writer stored one of these ids between the check and the insert
@@ -108,19 +115,20 @@ class RescoreReport:
         return self.newly_flagged + self.newly_unflagged
 
 
-_COLUMNS = (*LABELS, "flagged", "model_version")
+_COLUMNS = (*LABELS, "flagged", "model_version", "blocked_label")
 
 
-ScoreRow = tuple[float, float, float, float, float, float, bool, str, int]
+ScoreRow = tuple[float, float, float, float, float, float, bool, str, str, int]
 
 
 def _write_scores(rows: list[ScoreRow]) -> None:
-    """Write (six scores, flagged, model_version, id) tuples with one set-based statement."""
+    """Write (six scores, flagged, model_version, blocked_label, id) tuples with one set-based statement."""
     table = connection.ops.quote_name(Prediction._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             casts = ", ".join(
-                ["%s::double precision"] * len(LABELS) + ["%s::boolean", "%s::varchar", "%s::bigint"]
+                ["%s::double precision"] * len(LABELS)
+                + ["%s::boolean", "%s::varchar", "%s::varchar", "%s::bigint"]
             )
             values = ", ".join([f"({casts})"] * len(rows))
             assign = ", ".join(f"{col} = v.{col}" for col in _COLUMNS)
@@ -154,11 +162,14 @@ def predictions_rescore(
         report.newly_unflagged += int((~batch.flagged & old_flagged).sum())
         if not dry_run:
             rows: list[ScoreRow] = [
-                (*map(float, scores), bool(flag), batch.model_version, pk)  # type: ignore[misc]
-                for pk, scores, flag in zip(ids, batch.scores, batch.flagged, strict=True)
+                (*map(float, scores), bool(flag), batch.model_version, blocked, pk)  # type: ignore[misc]
+                for pk, scores, flag, blocked in zip(
+                    ids, batch.scores, batch.flagged, batch.blocked, strict=True
+                )
             ]
             with transaction.atomic():
                 _write_scores(rows)
+                revisions_copy(ids=ids, cause=RevisionCause.RECLASSIFIED)
             report.rescored += len(rows)
         if on_chunk:
             on_chunk(len(ids))
@@ -172,3 +183,24 @@ def _unpack(chunk: Iterable[tuple]) -> tuple[list[int], list[str], np.ndarray, n
     scores = np.array([row[2 : 2 + len(LABELS)] for row in rows], dtype=np.float64).reshape(-1, len(LABELS))
     flagged = np.array([row[2 + len(LABELS)] for row in rows], dtype=bool)
     return ids, texts, scores, flagged
+
+
+def predictions_prune(*, older_than: datetime, dry_run: bool = False, batch_size: int = 2000) -> int:
+    """Delete the text of messages created before ``older_than``; keep their ids, scores and history.
+
+    Works in keyset batches of ``batch_size`` rows, each in its own transaction; return how many messages
+    were (or, in a dry run, would be) pruned.
+    """
+    due = Prediction.objects.filter(created_at__lt=older_than, pruned_at__isnull=True)
+    if dry_run:
+        return due.count()
+    pruned, last_id = 0, 0
+    while True:
+        ids = list(due.filter(id__gt=last_id).order_by("id").values_list("id", flat=True)[:batch_size])
+        if not ids:
+            return pruned
+        with transaction.atomic():
+            pruned += Prediction.objects.filter(id__in=ids, pruned_at__isnull=True).update(
+                text="", pruned_at=timezone.now()
+            )
+        last_id = ids[-1]

@@ -6,6 +6,8 @@ import pytest
 from django.core.management import call_command
 
 from classifier.ml import LABELS
+from classifier.scoring import threshold_policy_changed
+from classifier.terms import terms_changed
 
 # Tiny labelled chat, in the Jigsaw six-label layout, for real training runs in tests.
 _CLEAN = [
@@ -71,3 +73,5 @@ def _test_settings(settings, tiny_model_path: Path) -> None:
     """Score with the tiny model and its own recommended thresholds."""
     settings.MODEL_PATH = tiny_model_path
     settings.THRESHOLDS = {}
+    threshold_policy_changed()  # each test's database starts without a threshold policy or terms
+    terms_changed()

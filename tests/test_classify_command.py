@@ -42,6 +42,7 @@ def test_csv_in_csv_out_keeps_every_column_adds_scores_and_stores_nothing(tmp_pa
     assert not Prediction.objects.exists()
 
 
+@pytest.mark.django_db  # scoring reads the moderators' threshold policy
 def test_jsonl_from_stdin_to_stdout_keeps_fields(tmp_path):
     lines = [
         json.dumps({"message": "you are a complete idiot", "meta": {"user": "a"}}),
@@ -64,6 +65,7 @@ def test_jsonl_from_stdin_to_stdout_keeps_fields(tmp_path):
     assert isinstance(result[0]["flagged"], bool) and isinstance(result[0]["toxic"], float)
 
 
+@pytest.mark.django_db  # scoring reads the moderators' threshold policy
 def test_csv_to_jsonl_by_extension(tmp_path):
     source, target = tmp_path / "in.csv", tmp_path / "out.jsonl"
     _write_csv(source, [(1, "hello", "x")])
@@ -106,6 +108,7 @@ def test_unknown_extension_asks_for_format(tmp_path):
         call_command("classify", input=str(tmp_path / "in.txt"), output="-")
 
 
+@pytest.mark.django_db  # scoring reads the moderators' threshold policy
 def test_existing_label_columns_need_a_prefix(tmp_path):
     source, target = tmp_path / "in.csv", tmp_path / "out.csv"
     _write_csv(source, [("hello", 0)], header=("text", "toxic"))

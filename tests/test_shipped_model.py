@@ -1,9 +1,11 @@
+import pytest
 from django.conf import settings
 
 from classifier.ml.model import load
 from classifier.scoring import thresholds
 
 
+@pytest.mark.django_db  # thresholds() reads the moderators' policy (none here)
 def test_shipped_model_verifies_and_flags_an_insult_but_not_a_greeting():
     shipped = load(settings.BASE_DIR / "ml_models" / "toxsite.joblib")
     insult, greeting = shipped.model.predict_proba(

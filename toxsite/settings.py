@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "ninja",
     "classifier",
 ]
 
@@ -86,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "toxsite.urls"
@@ -115,6 +118,8 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(DATA_DIR / "db.sqlite3"),
+            # Reopening costs about as much as a whole small request (PRAGMAs included): keep it open.
+            "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60),
             "OPTIONS": {
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                 "transaction_mode": "IMMEDIATE",
@@ -161,6 +166,23 @@ if env_bool("TOXSITE_BEHIND_PROXY"):
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): only this site's own scripts and styles. Style *attributes* are
+# allowed because the score bars set their width with one; they cannot run script. Swagger UI (the API
+# docs page) draws its icons from data: URIs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 SESSION_COOKIE_HTTPONLY = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("TOXSITE_MAX_BODY_BYTES", 1024 * 1024)
 
@@ -178,3 +200,34 @@ TRAINING_DATA_DIR = Path(env_str("TOXSITE_TRAINING_DATA", str(BASE_DIR.parent / 
 # Per-label flag thresholds; a label not named here uses the threshold recommended by the model's training.
 THRESHOLDS = env_thresholds("TOXSITE_THRESHOLDS")
 MAX_MESSAGE_LENGTH = env_int("TOXSITE_MAX_MESSAGE_LENGTH", 500)
+
+# The API.
+# Most messages one classify request may hold.
+API_MAX_BATCH_SIZE = env_int("TOXSITE_API_MAX_BATCH_SIZE", 100)
+# Requests per minute per API key, for keys that do not set their own limit.
+API_RATE_LIMIT = env_int("TOXSITE_API_RATE_LIMIT", 120)
+if API_MAX_BATCH_SIZE < 1 or API_RATE_LIMIT < 1:
+    raise ImproperlyConfigured("TOXSITE_API_MAX_BATCH_SIZE and TOXSITE_API_RATE_LIMIT must be at least 1.")
+# The rate limit counts requests in Django's cache: Redis when REDIS_URL is set (shared by every worker and
+# server), else each worker process's own memory.
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "toxsite"),
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "toxsite"}}
+
+# Live chat.
+# The Twitch login `manage.py listen_chat` uses; with neither set it reads anonymously (read-only).
+# The token is a secret: set it in the environment only, never on the command line or in a file in git.
+TWITCH_NICK = env_str("TWITCH_NICK")
+TWITCH_OAUTH_TOKEN = env_str("TWITCH_OAUTH_TOKEN")
+# Where listen_chat POSTs a JSON event for each flagged message, signed with HMAC-SHA256 under the secret.
+CHAT_WEBHOOK_URL = env_str("TOXSITE_CHAT_WEBHOOK_URL")
+CHAT_WEBHOOK_SECRET = env_str("TOXSITE_CHAT_WEBHOOK_SECRET")

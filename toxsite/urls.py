@@ -7,5 +7,6 @@ admin.site.index_title = "Moderation"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("classifier.api.urls")),
     path("", include("classifier.urls")),
 ]

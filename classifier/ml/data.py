@@ -153,9 +153,22 @@ def _read_tweets(data_dir: Path, ds: Dataset) -> None:
                     ds.add(row["text"], mapper(row), folder, split == "val")
 
 
-def load_dataset(data_dir: Path) -> Dataset:
-    """Read every known source found under ``data_dir``."""
+EXTRA_SOURCE = "moderators"
+EXTRA_COLUMNS = ("id", "comment_text", *LABELS)
+
+
+def _read_extra(path: Path, ds: Dataset) -> None:
+    """Add moderators' corrected labels: the six-label CSV that ``manage.py export_labels`` writes."""
+    ds.files[f"extra-labels/{path.name}"] = _sha256(path)
+    for row in _rows(path):
+        ds.add(row["comment_text"], _jigsaw_six(row), EXTRA_SOURCE, _in_validation("moderators:" + row["id"]))
+
+
+def load_dataset(data_dir: Path, extra_labels: Path | None = None) -> Dataset:
+    """Read every known source found under ``data_dir``, and the moderators' labels in ``extra_labels``."""
     ds = Dataset()
     _read_jigsaw(data_dir, ds, seen_ids=set())
     _read_tweets(data_dir, ds)
+    if extra_labels is not None:
+        _read_extra(extra_labels, ds)
     return ds

@@ -227,7 +227,7 @@ def bias_report(model: ToxicityModel, thresholds: dict[str, float]) -> dict[str,
     limits = np.array([thresholds[label] for label in LABELS])
     report = {}
     for name, texts in (("identity", identity_sentences()), ("banter", list(BANTER))):
-        flagged = (model.predict_proba(texts) >= limits).any(axis=1)
+        flagged: np.ndarray = np.asarray((model.predict_proba(texts) >= limits).any(axis=1))
         report[name] = {
             "sentences": len(texts),
             "false_positive_rate": round(float(flagged.mean()), 4),
@@ -262,9 +262,11 @@ def _versions() -> dict[str, str]:
     }
 
 
-def train(data_dir: Path, config: TrainConfig, progress: Progress) -> tuple[ToxicityModel, dict[str, Any]]:
-    """Fit a model on every source found in ``data_dir``; return it and its sidecar metadata."""
-    ds = load_dataset(data_dir)
+def train(
+    data_dir: Path, config: TrainConfig, progress: Progress, extra_labels: Path | None = None
+) -> tuple[ToxicityModel, dict[str, Any]]:
+    """Fit a model on the sources in ``data_dir`` and ``extra_labels``; return it and its sidecar metadata."""
+    ds = load_dataset(data_dir, extra_labels=extra_labels)
     if not len(ds):
         raise TrainingError(
             f"No training data found in {data_dir}: expected folders such as jigsaw_toxic/ or "

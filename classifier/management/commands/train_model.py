@@ -1,3 +1,4 @@
+import csv
 import time
 from pathlib import Path
 from typing import Any
@@ -6,7 +7,21 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from classifier.ml import LABELS
+from classifier.ml.data import EXTRA_COLUMNS
 from classifier.ml.training import TrainConfig, TrainingError, save, train
+
+
+def _check_extra(path: Path) -> None:
+    if not path.is_file():
+        raise CommandError(f"The file {path} does not exist; write it with `manage.py export_labels`.")
+    with path.open(encoding="utf-8", newline="") as fh:
+        header = next(csv.reader(fh), [])
+    missing = [column for column in EXTRA_COLUMNS if column not in header]
+    if missing:
+        raise CommandError(
+            f"{path} lacks the column(s) {', '.join(missing)}; write it with `manage.py export_labels`."
+        )
+
 
 QUICK = TrainConfig(word_max_features=20_000, char_max_features=30_000, sample=4000)
 
@@ -33,6 +48,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--sample", type=int, help="Train on a random sample of this many rows.")
         parser.add_argument("--jobs", type=int, default=2, help="Parallel fits (default: %(default)s).")
+        parser.add_argument(
+            "--extra-labels",
+            type=Path,
+            help="Also learn from this CSV of moderators' corrected labels (written by export_labels).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         data_dir: Path = options["data_dir"]
@@ -40,6 +60,9 @@ class Command(BaseCommand):
             raise CommandError(
                 f"The data folder {data_dir} does not exist; point --data-dir at the training data."
             )
+        extra: Path | None = options["extra_labels"]
+        if extra is not None:
+            _check_extra(extra)
         config = QUICK if options["quick"] else TrainConfig()
         overrides: dict[str, Any] = {"n_jobs": options["jobs"]}
         if options["sample"]:
@@ -52,7 +75,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"[{time.monotonic() - started:6.1f}s] {message}")
 
         try:
-            model, metadata = train(data_dir, config, progress)
+            model, metadata = train(data_dir, config, progress, extra_labels=extra)
         except TrainingError as exc:
             raise CommandError(str(exc)) from exc
         metadata = save(model, metadata, options["output"])

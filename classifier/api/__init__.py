@@ -1,0 +1,1 @@
+"""The JSON API (django-ninja): schemas, errors, authentication, rate limits and endpoints."""

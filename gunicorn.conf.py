@@ -1,0 +1,48 @@
+"""gunicorn settings for serving toxsite in production: `gunicorn -c gunicorn.conf.py` (make serve-prod).
+
+Every value can be set in the environment; .env.example lists them. Django's own settings come from the
+environment too (SECRET_KEY, DATABASE_URL, ...).
+"""
+
+import os
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, not {value!r}.") from None
+
+
+wsgi_app = "toxsite.wsgi:application"
+bind = [address.strip() for address in os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")]
+
+# Scoring is CPU-bound: one process per core. Each serves many requests at once on threads, so that the
+# classify requests that arrive together are scored and stored together (classifier/api/batching.py): with
+# one thread per worker every request would pay for a whole scoring call and transaction of its own.
+workers = _int("GUNICORN_WORKERS", _int("WEB_CONCURRENCY", max(2, os.cpu_count() or 1)))
+threads = _int("GUNICORN_THREADS", 16)
+worker_class = "gthread" if threads > 1 else "sync"
+# Load Django and the model once in the master, then fork: workers share the model's memory and a
+# replaced worker starts at once.
+preload_app = os.environ.get("GUNICORN_PRELOAD", "1") != "0"
+
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+max_requests = _int("GUNICORN_MAX_REQUESTS", 10000)
+max_requests_jitter = max_requests // 10
+
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+# The usual combined format, plus the request's duration in seconds.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)ss'
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# gunicorn's control socket (for gunicornc) only when GUNICORN_CONTROL_SOCKET names its path, so that two
+# servers on one machine never share the default one.
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+if not control_socket_disable:
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+# The heartbeat file of each worker lives in memory, not on a disk that may stall.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

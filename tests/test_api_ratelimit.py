@@ -1,0 +1,109 @@
+"""Per-key rate limits, on the local-memory cache and on Redis (local, or at TOXSITE_TEST_REDIS_URL)."""
+
+import logging
+import os
+import uuid
+
+import pytest
+
+from classifier.api import ratelimit
+from classifier.models import Prediction
+
+from .api_support import error_of, get_json, new_key, post_json
+
+pytestmark = pytest.mark.django_db
+
+REDIS_URL = os.environ.get("TOXSITE_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
+# A time 20 s into a one-minute window.
+WINDOW_START = 1_800_000_000 - 1_800_000_000 % 60
+NOW = WINDOW_START + 20.0
+
+
+def _redis_answers() -> bool:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return False
+    return True
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def cache_backend(request, settings) -> str:
+    """Count requests in the local-memory cache or in Redis, under a prefix of this test's own."""
+    if request.param == "redis":
+        if not _redis_answers():
+            if os.environ.get("TOXSITE_REQUIRE_REDIS"):
+                pytest.fail(f"Redis at {REDIS_URL} does not answer and TOXSITE_REQUIRE_REDIS is set.")
+            pytest.skip(f"Redis at {REDIS_URL} does not answer.")
+        backend = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    else:
+        backend = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}
+    settings.CACHES = {"default": {**backend, "KEY_PREFIX": f"toxsite-test-{uuid.uuid4().hex}"}}
+    return request.param
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Freeze the rate limiter's clock at ``NOW``; set ``clock.now`` to move it."""
+
+    class Clock:
+        now = NOW
+
+    monkeypatch.setattr(ratelimit, "_now", lambda: Clock.now)
+    return Clock
+
+
+def test_key_over_its_limit_gets_429_with_retry_after_and_nothing_is_stored(client, cache_backend, clock):
+    key = new_key(rate_limit=3)
+    for n in range(3):
+        assert post_json(client, key, {"text": f"message {n}"}).status_code == 200
+    response = post_json(client, key, {"text": "one too many"})
+    assert response.status_code == 429
+    assert response["Retry-After"] == "40"  # 20 s into the minute
+    error = error_of(response)
+    assert error["code"] == "rate_limited"
+    assert "3 requests a minute" in error["message"]
+    assert Prediction.objects.count() == 3
+    clock.now = NOW + 39.5
+    assert post_json(client, key, {"text": "still too many"})["Retry-After"] == "1"
+    clock.now = WINDOW_START + 60
+    assert post_json(client, key, {"text": "next minute"}).status_code == 200
+    assert Prediction.objects.count() == 4
+
+
+def test_each_key_has_its_own_count(client, cache_backend, clock):
+    busy = new_key(name="busy", rate_limit=1)
+    quiet = new_key(name="quiet", rate_limit=1)
+    assert post_json(client, busy, {"text": "a"}).status_code == 200
+    assert post_json(client, busy, {"text": "b"}).status_code == 429
+    assert post_json(client, quiet, {"text": "c"}).status_code == 200
+
+
+def test_keys_without_their_own_limit_use_the_setting(client, cache_backend, clock, settings):
+    settings.API_RATE_LIMIT = 2
+    key = new_key()
+    assert [get_json(client, key, "/api/v1/predictions/1").status_code for _ in range(3)] == [404, 404, 429]
+
+
+def test_failed_requests_count_too(client, cache_backend, clock):
+    key = new_key(rate_limit=2)
+    assert post_json(client, key, {"text": ""}).status_code == 422
+    assert post_json(client, key, b"{").status_code == 400
+    assert post_json(client, key, {"text": "fine"}).status_code == 429
+
+
+def test_unreachable_cache_lets_requests_through_and_logs_it(client, settings, caplog):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 1},
+        }
+    }
+    key = new_key(rate_limit=1)
+    with caplog.at_level(logging.WARNING, logger="classifier.api.ratelimit"):
+        assert post_json(client, key, {"text": "a"}).status_code == 200
+        assert post_json(client, key, {"text": "b"}).status_code == 200
+    assert "not checked" in caplog.text

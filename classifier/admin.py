@@ -87,6 +87,7 @@ class PredictionAdmin(BulkDecisionMixin, admin.ModelAdmin):
         "created_at",
         "status",
         "pruned_at",
+        "blocked_label",
     )
 
     @admin.display(description="message", ordering="text")

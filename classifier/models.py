@@ -307,6 +307,9 @@ class TermKind(models.TextChoices):
     PERMITTED = "permitted", "permitted: never flags on its own"
 
 
+MAX_TERM_WILDCARDS = 2
+
+
 class Term(models.Model):
     """A word or phrase that always flags a message (blocked) or never flags one by itself (permitted)."""
 
@@ -341,6 +344,9 @@ class Term(models.Model):
             raise ValidationError({"label": "A permitted term has no label."})
         if not any(ch.isalnum() for ch in self.pattern):
             raise ValidationError({"pattern": "A term needs at least one letter or digit."})
+        if self.pattern.count("*") > MAX_TERM_WILDCARDS:
+            # Each wildcard multiplies the regex's backtracking over a long word by its length.
+            raise ValidationError({"pattern": f"A term may hold at most {MAX_TERM_WILDCARDS} wildcards (*)."})
 
 
 class TermChange(AppendOnlyModel):

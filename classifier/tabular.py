@@ -43,7 +43,14 @@ def _csv_rows(fh: IO[str], text_column: str) -> tuple[list[str], Iterator[dict[s
             f"The input has no column {text_column!r}; its columns are {', '.join(columns)}. "
             "Use --text-column."
         )
-    return columns, iter(reader)
+    return columns, _checked_rows(reader)
+
+
+def _checked_rows(reader: "csv.DictReader[str]") -> Iterator[dict[str, Any]]:
+    for row in reader:
+        if None in row:  # DictReader files surplus fields under None
+            raise TableError(f"Line {reader.line_num} has more fields than the header.")
+        yield row
 
 
 def _jsonl_rows(fh: IO[str], text_column: str) -> Iterator[dict[str, Any]]:

@@ -1,5 +1,7 @@
+import logging
 from urllib.parse import parse_qsl
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
@@ -10,6 +12,8 @@ from .ml.model import ModelError
 from .models import Source
 from .scoring import current_model, explain, flagged_labels, highlight, thresholds
 from .services import prediction_create
+
+logger = logging.getLogger(__name__)
 
 
 def _body_is_utf8(request: HttpRequest) -> bool:
@@ -24,7 +28,11 @@ def _body_is_utf8(request: HttpRequest) -> bool:
 
 
 def model_unavailable(request: HttpRequest, exc: ModelError) -> HttpResponse:
-    return render(request, "classifier/unavailable.html", {"error": str(exc), "hint": exc.hint}, status=503)
+    """Answer 503; the details (file paths) only for staff and in DEBUG, always in the log."""
+    logger.error("model unavailable: %s %s", exc, exc.hint)
+    shown = settings.DEBUG or request.user.is_staff
+    error = str(exc) if shown else "The model file is missing or unusable."
+    return render(request, "classifier/unavailable.html", {"error": error, "hint": exc.hint}, status=503)
 
 
 @require_http_methods(["GET", "POST"])
@@ -57,7 +65,10 @@ def check_message(request: HttpRequest) -> HttpResponse:
         ),
         key=lambda bar: -bar["score"],
     )
-    spans = explain(prediction.text, flagged_labels(prediction.scores, model))
+    labels = flagged_labels(prediction.scores, model)
+    if prediction.blocked_label and prediction.blocked_label not in labels:
+        labels.append(prediction.blocked_label)  # a blocked term flags with its own label
+    spans = explain(prediction.text, labels)
     context.update(
         form=ChatForm(), prediction=prediction, bars=bars, segments=highlight(prediction.text, spans)
     )

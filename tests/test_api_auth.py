@@ -162,6 +162,8 @@ def test_admin_creates_a_key_and_shows_it_once_in_a_message(admin_client, client
     assert _classify(client, full_keys[0]).status_code == 200
     change_page = admin_client.get(f"/admin/classifier/apikey/{key.pk}/change/")
     assert full_keys[0] not in change_page.content.decode()
+    cookies = " ".join(morsel.value for morsel in admin_client.cookies.values())
+    assert full_keys[0] not in cookies, "the key must not travel in a cookie (messages are session-stored)"
 
 
 def test_admin_refuses_a_key_without_scopes(admin_client):

@@ -118,3 +118,11 @@ def test_existing_label_columns_need_a_prefix(tmp_path):
     with target.open(encoding="utf-8", newline="") as fh:
         (row,) = csv.DictReader(fh)
     assert row["toxic"] == "0" and 0 <= float(row["score_toxic"]) <= 1
+
+
+def test_row_with_more_fields_than_the_header_is_a_clear_error(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("text,id\nhello,1\nyou idiot,2,extra\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="Line 3 has more fields than the header"):
+        call_command("classify", input=str(source), output=str(tmp_path / "out.csv"))
+    assert not (tmp_path / "out.csv").exists()

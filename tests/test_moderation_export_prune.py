@@ -91,6 +91,22 @@ def test_train_model_refuses_a_missing_or_malformed_extra_labels_file(tmp_path, 
     bad.write_text("text,toxic\nhello,0\n", encoding="utf-8")
     with pytest.raises(CommandError, match="lacks the column"):
         call_command("train_model", data_dir=tiny_data_dir, extra_labels=bad, verbosity=0)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe not text")
+    with pytest.raises(CommandError, match="not UTF-8"):
+        call_command("train_model", data_dir=tiny_data_dir, extra_labels=binary, verbosity=0)
+
+
+def test_train_model_refuses_labels_other_than_0_and_1(tmp_path, tiny_data_dir):
+    labels = tmp_path / "labels.csv"
+    header = "id,comment_text,toxic,severe_toxic,obscene,threat,insult,identity_hate"
+    labels.write_text(f"{header}\n1,hello,0,0,0,0,0,0\n2,you idiot,2,0,0,0,1,0\n", encoding="utf-8")
+    out = tmp_path / "m.joblib"
+    with pytest.raises(CommandError, match="line 3: every label must be 0 or 1"):
+        call_command(
+            "train_model", data_dir=tiny_data_dir, extra_labels=labels, output=out, quick=True, verbosity=0
+        )
+    assert not out.exists()
 
 
 def test_prune_dry_run_then_prune_keeps_ids_scores_and_history(moderator):
@@ -165,3 +181,8 @@ def test_reclassify_leaves_pruned_messages_scores_alone():
     assert Prediction.objects.get(pk=pruned.pk).scores == pruned.scores
     assert ScoreRevision.objects.filter(prediction=pruned, cause="reclassified").count() == 0
     assert ScoreRevision.objects.filter(prediction=kept, cause="reclassified").count() == 1
+
+
+def test_prune_with_an_age_before_year_one_is_a_clear_error():
+    with pytest.raises(CommandError, match="before the year 1"):
+        call_command("prune", older_than=99_999_999)

@@ -10,6 +10,7 @@ from classifier.moderation import threshold_set
 from classifier.scoring import score_texts
 from classifier.services import prediction_create, predictions_rescore
 from classifier.terms import term_matcher, term_save
+from tests.api_support import new_key, post_json
 
 pytestmark = pytest.mark.django_db
 
@@ -116,3 +117,18 @@ def test_moderator_manages_terms_in_the_admin(client, moderator):
     assert client.post(f"/admin/classifier/term/{term.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Prediction.objects.count() == 0
     assert prediction_create(text="gg noob", source=Source.FORM).flagged
+
+
+def test_a_term_holds_at_most_two_wildcards():
+    Term(kind=TermKind.BLOCKED, pattern="ab*cd*ef", label="insult").full_clean()
+    with pytest.raises(ValidationError, match="at most 2 wildcards"):
+        Term(kind=TermKind.BLOCKED, pattern="ab*ab*ab*zz", label="insult").full_clean()
+
+
+@pytest.mark.parametrize("store", [True, False])
+def test_a_blocked_term_names_its_label_in_the_api_answer(moderator, client, store):
+    block(moderator, "banana", label="threat")
+    body = post_json(client, new_key(), {"text": "have a banana", "store": store}).json()
+    (result,) = body["results"]
+    assert result["flagged"] is True
+    assert result["flagged_labels"] == ["threat"]

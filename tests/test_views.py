@@ -104,4 +104,5 @@ def test_missing_model_gives_a_503_page_naming_the_fix(client, settings, tmp_pat
     assert response.status_code == 503
     assert b"manage.py train_model" in response.content
     assert b"Traceback" not in response.content
+    assert str(tmp_path).encode() not in response.content, "no server paths for anonymous visitors"
     assert not Prediction.objects.exists()

@@ -184,6 +184,8 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 SESSION_COOKIE_HTTPONLY = True
+# Messages live in the session, server-side: a new API key is shown in one, and a cookie would carry it.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("TOXSITE_MAX_BODY_BYTES", 1024 * 1024)
 
 LOGGING = {

@@ -59,9 +59,10 @@ def _model() -> LoadedModel:
         ) from None
 
 
-def _labels_over(scores: Sequence[float], limits: np.ndarray) -> list[Any]:
-    """Return the labels whose score (in ``LABELS`` order) is at or over its limit."""
-    return [label for label, score, limit in zip(LABELS, scores, limits, strict=True) if score >= limit]
+def _labels_over(scores: Sequence[float], limits: np.ndarray, blocked: str = "") -> list[Any]:
+    """Return the labels whose score (in ``LABELS`` order) is at or over its limit, and a blocked term's."""
+    over = [label for label, score, limit in zip(LABELS, scores, limits, strict=True) if score >= limit]
+    return [*over, blocked] if blocked and blocked not in over else over
 
 
 def _stored_result(prediction: Prediction, limits: np.ndarray, *, duplicate: bool) -> ClassifyResult:
@@ -71,7 +72,7 @@ def _stored_result(prediction: Prediction, limits: np.ndarray, *, duplicate: boo
         external_id=prediction.external_id or None,
         scores=Scores(**scores),
         flagged=prediction.flagged,
-        flagged_labels=_labels_over(list(scores.values()), limits),
+        flagged_labels=_labels_over(list(scores.values()), limits, prediction.blocked_label),
         model_version=prediction.model_version,
         duplicate=duplicate,
     )
@@ -111,11 +112,13 @@ def _classify_only(messages: Sequence[IncomingMessage], limits: np.ndarray) -> l
             external_id=message.external_id or None,
             scores=Scores(**dict(zip(LABELS, map(float, scores), strict=True))),
             flagged=bool(flagged),
-            flagged_labels=_labels_over(scores.tolist(), limits),
+            flagged_labels=_labels_over(scores.tolist(), limits, blocked),
             model_version=batch.model_version,
             duplicate=False,
         )
-        for message, scores, flagged in zip(messages, batch.scores, batch.flagged, strict=True)
+        for message, scores, flagged, blocked in zip(
+            messages, batch.scores, batch.flagged, batch.blocked, strict=True
+        )
     ]
 
 
@@ -179,7 +182,9 @@ def prediction_detail(
         text=prediction.text,
         scores=Scores(**scores),
         flagged=prediction.flagged,
-        flagged_labels=_labels_over(list(scores.values()), threshold_vector(_model())),
+        flagged_labels=_labels_over(
+            list(scores.values()), threshold_vector(_model()), prediction.blocked_label
+        ),
         model_version=prediction.model_version,
         source=prediction.source,  # type: ignore[arg-type]
         channel=prediction.channel,

@@ -8,6 +8,7 @@ the same on every retry of one event, so a receiver can drop repeats.
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import queue
@@ -144,7 +145,7 @@ class WebhookSender:
                 status = self._post(delivery, body)
             except urllib.error.HTTPError as exc:
                 status, reason = exc.code, f"HTTP {exc.code}"
-            except (urllib.error.URLError, OSError) as exc:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
                 reason = str(getattr(exc, "reason", exc))
             else:
                 self.delivered += 1

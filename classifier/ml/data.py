@@ -160,7 +160,9 @@ EXTRA_COLUMNS = ("id", "comment_text", *LABELS)
 def _read_extra(path: Path, ds: Dataset) -> None:
     """Add moderators' corrected labels: the six-label CSV that ``manage.py export_labels`` writes."""
     ds.files[f"extra-labels/{path.name}"] = _sha256(path)
-    for row in _rows(path):
+    for number, row in enumerate(_rows(path), start=2):
+        if any(row.get(name) not in ("0", "1") for name in LABELS):
+            raise ValueError(f"{path}, line {number}: every label must be 0 or 1.")
         ds.add(row["comment_text"], _jigsaw_six(row), EXTRA_SOURCE, _in_validation("moderators:" + row["id"]))
 
 

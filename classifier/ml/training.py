@@ -266,7 +266,10 @@ def train(
     data_dir: Path, config: TrainConfig, progress: Progress, extra_labels: Path | None = None
 ) -> tuple[ToxicityModel, dict[str, Any]]:
     """Fit a model on the sources in ``data_dir`` and ``extra_labels``; return it and its sidecar metadata."""
-    ds = load_dataset(data_dir, extra_labels=extra_labels)
+    try:
+        ds = load_dataset(data_dir, extra_labels=extra_labels)
+    except ValueError as exc:  # a malformed extra-labels file
+        raise TrainingError(str(exc)) from exc
     if not len(ds):
         raise TrainingError(
             f"No training data found in {data_dir}: expected folders such as jigsaw_toxic/ or "

@@ -25,7 +25,10 @@ class Command(BaseCommand):
             raise CommandError("--older-than must be at least 1 day.")
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
-        cutoff = timezone.now() - timedelta(days=options["older_than"])
+        try:
+            cutoff = timezone.now() - timedelta(days=options["older_than"])
+        except OverflowError:
+            raise CommandError("--older-than reaches before the year 1; use fewer days.") from None
         count = predictions_prune(
             older_than=cutoff, dry_run=options["dry_run"], batch_size=options["batch_size"]
         )

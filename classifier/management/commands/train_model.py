@@ -14,8 +14,11 @@ from classifier.ml.training import TrainConfig, TrainingError, save, train
 def _check_extra(path: Path) -> None:
     if not path.is_file():
         raise CommandError(f"The file {path} does not exist; write it with `manage.py export_labels`.")
-    with path.open(encoding="utf-8", newline="") as fh:
-        header = next(csv.reader(fh), [])
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except UnicodeDecodeError:
+        raise CommandError(f"{path} is not UTF-8 text; write it with `manage.py export_labels`.") from None
     missing = [column for column in EXTRA_COLUMNS if column not in header]
     if missing:
         raise CommandError(

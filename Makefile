@@ -69,8 +69,8 @@ test-sqlite: install-dev
 
 test-postgres: install-dev
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
-		echo "PostgreSQL run: every database test again on $(TEST_DATABASE_URL)"; \
-		DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/pytest -m django_db; \
+		echo "PostgreSQL run: every database test again on $(TEST_DATABASE_URL) (browser tests: SQLite run only)"; \
+		DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/pytest -m "django_db and not browser"; \
 	elif [ -n "$$TOXSITE_REQUIRE_POSTGRES" ]; then \
 		echo "PostgreSQL at $(TEST_DATABASE_URL) does not answer and TOXSITE_REQUIRE_POSTGRES is set."; exit 1; \
 	else \

@@ -4,6 +4,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 
+from . import admin_feedback  # noqa: F401  (importing it registers the feedback admin)
 from .admin_moderation import BulkDecisionMixin  # importing it registers the moderation admin
 from .apikeys import api_key_issue, api_keys_revoke
 from .ml import LABELS

@@ -17,7 +17,12 @@ class ChatForm(forms.Form):
             max_length=self.max_length,
             strip=True,
             widget=forms.Textarea(
-                attrs={"rows": 4, "autofocus": True, "placeholder": "Paste a chat message…"}
+                attrs={
+                    "rows": 4,
+                    "autofocus": True,
+                    "placeholder": "Paste a chat message…",
+                    "aria-describedby": "counter",
+                }
             ),
             error_messages={"required": "Enter a message to check; it cannot be empty or only spaces."},
         )
@@ -26,3 +31,15 @@ class ChatForm(forms.Form):
         if not self.body_is_utf8:
             raise ValidationError("The message is not valid UTF-8 text.", code="encoding")
         return super().clean()
+
+
+class FeedbackForm(forms.Form):
+    """A user's "this looks wrong" about a checked message, with an optional comment."""
+
+    comment = forms.CharField(
+        label="What looks wrong? (optional)",
+        required=False,
+        max_length=500,
+        strip=True,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. this is a joke between friends"}),
+    )

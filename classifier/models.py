@@ -365,3 +365,47 @@ class TermChange(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.pattern} by {self.changed_by_id} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+class ReclassifyRun(models.Model):
+    """One run of ``manage.py reclassify``: what it was asked, how far it got, what it changed.
+
+    The chunk writes and the advance of ``last_id`` share a transaction, so an interrupted run resumes
+    (``--resume``) after the last chunk it committed and never scores a row twice or skips one.
+    """
+
+    model_version = models.CharField(max_length=64)
+    options = models.JSONField(default=dict, help_text="Filters and --force, as given.")
+    last_id = models.BigIntegerField(default=0, help_text="Highest message id committed so far.")
+    scanned = models.PositiveBigIntegerField(default=0)
+    rescored = models.PositiveBigIntegerField(default=0)
+    newly_flagged = models.PositiveBigIntegerField(default=0)
+    newly_unflagged = models.PositiveBigIntegerField(default=0)
+    label_changes = models.JSONField(default=dict)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "reclassify run"
+
+    def __str__(self) -> str:
+        state = "finished" if self.finished_at else f"at id {self.last_id}"
+        return f"reclassify {self.model_version} from {self.started_at:%Y-%m-%d %H:%M} ({state})"
+
+
+class Feedback(AppendOnlyModel):
+    """A checker user's "this looks wrong" about the scores a message got, for moderators to review."""
+
+    prediction = models.ForeignKey(
+        Prediction, on_delete=models.PROTECT, related_name="feedback", verbose_name="message"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    was_flagged = models.BooleanField(help_text="Whether the message was flagged when the user disagreed.")
+    comment = models.TextField(blank=True, max_length=500, help_text="What the user thinks is wrong.")
+
+    class Meta:
+        verbose_name = "feedback"
+        verbose_name_plural = "feedback"
+
+    def __str__(self) -> str:
+        return f"feedback on #{self.prediction_id} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .ml import LABELS
-from .models import Prediction, RevisionCause, Source
+from .models import Feedback, Prediction, RevisionCause, Source
 from .moderation import revisions_copy
 from .scoring import score_texts, threshold_vector
 from .selectors import prediction_chunks
@@ -204,3 +204,11 @@ def predictions_prune(*, older_than: datetime, dry_run: bool = False, batch_size
                 text="", pruned_at=timezone.now()
             )
         last_id = ids[-1]
+
+
+def feedback_create(*, prediction: Prediction, comment: str = "") -> Feedback:
+    """Record a checker user's disagreement with the scores ``prediction`` got."""
+    feedback = Feedback(prediction=prediction, was_flagged=prediction.flagged, comment=comment.strip())
+    feedback.full_clean()
+    feedback.save()
+    return feedback

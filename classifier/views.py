@@ -2,16 +2,19 @@ import logging
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_http_methods
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_http_methods, require_POST
 
-from .forms import ChatForm
+from .forms import ChatForm, FeedbackForm
 from .ml import LABELS
 from .ml.model import ModelError
-from .models import Source
+from .models import Prediction, Source
 from .scoring import current_model, explain, flagged_labels, highlight, thresholds
-from .services import prediction_create
+from .services import feedback_create, prediction_create
+
+CHECKED_KEY = "checked_messages"
+CHECKED_MAX = 20
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,11 @@ def check_message(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "classifier/index.html", {**context, "form": form}, status=400)
     prediction = prediction_create(text=form.cleaned_data["text"], source=Source.FORM)
+    # The session remembers the messages it checked: only those may get its "this looks wrong" feedback.
+    request.session[CHECKED_KEY] = [
+        *request.session.get(CHECKED_KEY, [])[-(CHECKED_MAX - 1) :],
+        prediction.pk,
+    ]
     bars = sorted(
         (
             {
@@ -70,6 +78,26 @@ def check_message(request: HttpRequest) -> HttpResponse:
         labels.append(prediction.blocked_label)  # a blocked term flags with its own label
     spans = explain(prediction.text, labels)
     context.update(
-        form=ChatForm(), prediction=prediction, bars=bars, segments=highlight(prediction.text, spans)
+        form=ChatForm(),
+        prediction=prediction,
+        bars=bars,
+        flagged_names=[bar["name"] for bar in bars if bar["flagged"]],
+        segments=highlight(prediction.text, spans),
+        feedback_form=FeedbackForm(),
     )
+    return render(request, "classifier/index.html", context)
+
+
+@require_POST
+def report_feedback(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record "this looks wrong" about a message this session checked, then show the empty checker."""
+    if pk not in request.session.get(CHECKED_KEY, []):
+        raise Http404("No message checked in this session has that number.")
+    prediction = get_object_or_404(Prediction, pk=pk)
+    form = FeedbackForm(request.POST)
+    if not form.is_valid():
+        context = {"form": ChatForm(), "max_length": ChatForm().max_length, "feedback_errors": form.errors}
+        return render(request, "classifier/index.html", context, status=400)
+    feedback_create(prediction=prediction, comment=form.cleaned_data["comment"])
+    context = {"form": ChatForm(), "max_length": ChatForm().max_length, "feedback_for": pk}
     return render(request, "classifier/index.html", context)

@@ -3,6 +3,7 @@ import random
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 
 from classifier.ml import LABELS
@@ -75,3 +76,4 @@ def _test_settings(settings, tiny_model_path: Path) -> None:
     settings.THRESHOLDS = {}
     threshold_policy_changed()  # each test's database starts without a threshold policy or terms
     terms_changed()
+    cache.clear()  # nor any counts: API key ids repeat across tests, and so would their rate-limit counts

@@ -128,6 +128,7 @@ def test_moderators_group_has_exactly_the_review_permissions():
         "add_term",
         "change_term",
         "view_termchange",
+        "view_feedback",
     }
     assert not any(code.startswith("delete_") for code in codenames)
 

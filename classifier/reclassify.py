@@ -1,0 +1,315 @@
+"""Bulk re-scoring of stored predictions: filtered, skipping what the current model scored, resumable.
+
+Rows stream by keyset pagination (``id > last``); each chunk is scored in one vectorised call and written with
+one set-based statement, its revisions and the run's progress in one transaction. A run is recorded in
+``ReclassifyRun``, so an interrupted one resumes after the last chunk it committed.
+"""
+
+import itertools
+import multiprocessing
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+
+from django.db import connection, connections, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .ml import LABELS
+from .models import Prediction, ReclassifyRun, RevisionCause
+from .moderation import revisions_copy
+from .scoring import current_model, score_texts, threshold_vector
+from .services import RescoreReport, ScoreRow, _unpack, _write_scores
+
+
+class NothingToResume(Exception):
+    """There is no unfinished run of the current model to resume."""
+
+
+@dataclass(frozen=True)
+class ReclassifyFilters:
+    """Which stored predictions a run looks at."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    flagged_only: bool = False
+    model_version: str = ""
+    limit: int | None = None
+    force: bool = False
+    id_from: int | None = None  # a worker's slice: ids from ``id_from`` up to, not including, ``id_below``
+    id_below: int | None = None
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        for key in ("since", "until"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ReclassifyFilters":
+        dates = {
+            key: datetime.fromisoformat(data[key]) if data.get(key) else None for key in ("since", "until")
+        }
+        return cls(**{**data, **dates})
+
+
+def reclassify_candidates(*, filters: ReclassifyFilters, version: str) -> QuerySet[Prediction]:
+    """Return the predictions a run with ``filters`` re-scores with model ``version`` (pruned ones never)."""
+    rows = Prediction.objects.filter(pruned_at__isnull=True)
+    if filters.since:
+        rows = rows.filter(created_at__gte=filters.since)
+    if filters.until:
+        rows = rows.filter(created_at__lt=filters.until)
+    if filters.flagged_only:
+        rows = rows.filter(flagged=True)
+    if filters.model_version:
+        rows = rows.filter(model_version=filters.model_version)
+    if not filters.force:
+        rows = rows.exclude(model_version=version)
+    if filters.id_from is not None:
+        rows = rows.filter(id__gte=filters.id_from)
+    if filters.id_below is not None:
+        rows = rows.filter(id__lt=filters.id_below)
+    return rows
+
+
+def _chunks(
+    rows: QuerySet[Prediction], *, after: int, chunk_size: int, limit: int | None
+) -> Iterator[list[tuple]]:
+    """Yield (id, text, six scores..., flagged) rows of ``rows`` with id over ``after``, in id order."""
+    last_id = after
+    while limit is None or limit > 0:
+        size = chunk_size if limit is None else min(chunk_size, limit)
+        chunk = list(
+            rows.filter(id__gt=last_id).order_by("id").values_list("id", "text", *LABELS, "flagged")[:size]
+        )
+        if not chunk:
+            return
+        yield chunk
+        last_id = chunk[-1][0]
+        if limit is not None:
+            limit -= len(chunk)
+
+
+def reclassify_runs_start(
+    *, filters: ReclassifyFilters, resume: bool, workers: int = 1
+) -> list[ReclassifyRun]:
+    """Record the runs of a new pass, one per worker over disjoint id ranges of about equal size.
+
+    With ``resume``, record nothing and return every unfinished run of the current model instead.
+    """
+    version = current_model().version
+    if resume:
+        runs = list(
+            ReclassifyRun.objects.filter(model_version=version, finished_at__isnull=True).order_by("id")
+        )
+        if not runs:
+            raise NothingToResume(
+                f"No unfinished reclassify run of model {version} to resume; run without --resume."
+            )
+        return runs
+    if workers > 1 and filters.limit is not None:
+        raise ValueError("A limit and several workers do not go together.")
+    slices = [filters]
+    if workers > 1:
+        rows = (
+            reclassify_candidates(filters=filters, version=version)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        total = rows.count()
+        starts = {rows[total * k // workers] for k in range(1, workers) if 0 < total * k // workers < total}
+        bounds = [None, *sorted(starts), None]
+        slices = [replace(filters, id_from=a, id_below=b) for a, b in itertools.pairwise(bounds)]
+    return [
+        ReclassifyRun.objects.create(
+            model_version=version, options=part.to_json(), label_changes=dict.fromkeys(LABELS, 0)
+        )
+        for part in slices
+    ]
+
+
+def reclassify_remaining(*, runs: list[ReclassifyRun]) -> int:
+    """Return how many rows ``runs`` still have to scan."""
+    return sum(_remaining(run) for run in runs)
+
+
+def _remaining(run: ReclassifyRun) -> int:
+    """Return how many rows ``run`` still has to scan."""
+    filters = ReclassifyFilters.from_json(run.options)
+    count = (
+        reclassify_candidates(filters=filters, version=run.model_version).filter(id__gt=run.last_id).count()
+    )
+    return count if filters.limit is None else min(count, max(filters.limit - run.scanned, 0))
+
+
+def _report_of(run: ReclassifyRun) -> RescoreReport:
+    return RescoreReport(
+        scanned=run.scanned,
+        rescored=run.rescored,
+        newly_flagged=run.newly_flagged,
+        newly_unflagged=run.newly_unflagged,
+        label_changes={label: run.label_changes.get(label, 0) for label in LABELS},
+    )
+
+
+def _score_chunk(chunk: list[tuple], report: RescoreReport) -> tuple[list[int], list[ScoreRow]]:
+    """Score ``chunk`` in one call, count what changes into ``report``; return its ids and rows to write."""
+    ids, texts, old_scores, old_flagged = _unpack(chunk)
+    batch = score_texts(texts)
+    limits = threshold_vector()
+    crossed = (batch.scores >= limits) != (old_scores >= limits)
+    for j, label in enumerate(LABELS):
+        report.label_changes[label] += int(crossed[:, j].sum())
+    report.scanned += len(ids)
+    report.newly_flagged += int((batch.flagged & ~old_flagged).sum())
+    report.newly_unflagged += int((~batch.flagged & old_flagged).sum())
+    rows: list[ScoreRow] = [
+        (*map(float, scores), bool(flag), batch.model_version, blocked, pk)  # type: ignore[misc]
+        for pk, scores, flag, blocked in zip(ids, batch.scores, batch.flagged, batch.blocked, strict=True)
+    ]
+    return ids, rows
+
+
+def reclassify_dry_run(
+    *, filters: ReclassifyFilters, chunk_size: int = 2000, on_chunk: Callable[[int], None] | None = None
+) -> RescoreReport:
+    """Report what a run with ``filters`` would change, per label; write nothing."""
+    report = RescoreReport()
+    rows = reclassify_candidates(filters=filters, version=current_model().version)
+    for chunk in _chunks(rows, after=0, chunk_size=chunk_size, limit=filters.limit):
+        _score_chunk(chunk, report)
+        if on_chunk:
+            on_chunk(len(chunk))
+    return report
+
+
+def reclassify_run_execute(
+    *, run: ReclassifyRun, chunk_size: int = 2000, on_chunk: Callable[[int], None] | None = None
+) -> RescoreReport:
+    """Re-score the rows of ``run`` after ``last_id``; a chunk, its revisions and progress commit together.
+
+    Return the totals of the whole run, including what it did before an interruption.
+    """
+    if current_model().version != run.model_version:
+        raise ValueError(f"Run {run.pk} is for model {run.model_version}, not the loaded one.")
+    filters = ReclassifyFilters.from_json(run.options)
+    limit = None if filters.limit is None else max(filters.limit - run.scanned, 0)
+    rows = reclassify_candidates(filters=filters, version=run.model_version)
+    report = _report_of(run)
+    for chunk in _chunks(rows, after=run.last_id, chunk_size=chunk_size, limit=limit):
+        ids, writes = _score_chunk(chunk, report)
+        report.rescored += len(writes)
+        with transaction.atomic():
+            _write_scores(writes)
+            revisions_copy(ids=ids, cause=RevisionCause.RECLASSIFIED)
+            run.last_id = ids[-1]
+            run.scanned, run.rescored = report.scanned, report.rescored
+            run.newly_flagged, run.newly_unflagged = report.newly_flagged, report.newly_unflagged
+            run.label_changes = dict(report.label_changes)
+            run.save()
+        if on_chunk:
+            on_chunk(len(ids))
+    run.finished_at = timezone.now()
+    run.save(update_fields=["finished_at"])
+    return report
+
+
+def _claim_and_execute(
+    *, pks: list[int], chunk_size: int, on_chunk: Callable[[int], None] | None = None
+) -> RescoreReport:
+    """Re-score the runs ``pks`` a chunk at a time, sharing them safely with other processes (PostgreSQL).
+
+    Each chunk is claimed by locking its run's row with ``SELECT ... FOR UPDATE SKIP LOCKED`` for the
+    transaction that scores and writes it, so another copy skips to another run instead of waiting, and a run
+    is never advanced twice from the same ``last_id``. Return the totals of the runs.
+    """
+    version = current_model().version
+    while True:
+        with transaction.atomic():
+            run = (
+                ReclassifyRun.objects.select_for_update(skip_locked=True)
+                .filter(pk__in=pks, finished_at__isnull=True, model_version=version)
+                .order_by("scanned", "id")
+                .first()
+            )
+            if run is None:  # all done, or the rest are in another process's hands
+                break
+            filters = ReclassifyFilters.from_json(run.options)
+            limit = None if filters.limit is None else max(filters.limit - run.scanned, 0)
+            rows = reclassify_candidates(filters=filters, version=version)
+            chunk = next(_chunks(rows, after=run.last_id, chunk_size=chunk_size, limit=limit), None)
+            if chunk is None:
+                run.finished_at = timezone.now()
+                run.save(update_fields=["finished_at"])
+                continue
+            report = _report_of(run)
+            ids, writes = _score_chunk(chunk, report)
+            _write_scores(writes)
+            revisions_copy(ids=ids, cause=RevisionCause.RECLASSIFIED)
+            run.last_id = ids[-1]
+            run.scanned, run.rescored = report.scanned, report.rescored + len(writes)
+            run.newly_flagged, run.newly_unflagged = report.newly_flagged, report.newly_unflagged
+            run.label_changes = dict(report.label_changes)
+            run.save()
+        if on_chunk:
+            on_chunk(len(ids))
+    return _sum([_report_of(run) for run in ReclassifyRun.objects.filter(pk__in=pks)])
+
+
+def _sum(reports: list[RescoreReport]) -> RescoreReport:
+    total = RescoreReport()
+    for report in reports:
+        total.scanned += report.scanned
+        total.rescored += report.rescored
+        total.newly_flagged += report.newly_flagged
+        total.newly_unflagged += report.newly_unflagged
+        for label in LABELS:
+            total.label_changes[label] += report.label_changes[label]
+    return total
+
+
+def _execute_in_worker(pk: int, chunk_size: int, pks: list[int]) -> None:
+    try:
+        if connection.vendor == "postgresql":  # workers share all the runs, so none idles while work is left
+            _claim_and_execute(pks=pks, chunk_size=chunk_size)
+        else:
+            reclassify_run_execute(run=ReclassifyRun.objects.get(pk=pk), chunk_size=chunk_size)
+    finally:
+        connections.close_all()
+
+
+def reclassify_runs_execute(
+    *,
+    runs: list[ReclassifyRun],
+    chunk_size: int = 2000,
+    workers: int = 1,
+    on_chunk: Callable[[int], None] | None = None,
+) -> RescoreReport:
+    """Execute ``runs``: in this process, or each in its own of ``workers`` processes.
+
+    On PostgreSQL chunks are claimed with ``SKIP LOCKED``, so several copies (or workers) share the runs
+    safely; on SQLite each process keeps to its own run. Workers are forked (the loaded model is shared
+    copy-on-write) after this process closes its database connections, so each opens its own; progress is
+    read from the runs' committed totals.
+    """
+    if connection.vendor == "postgresql" and workers <= 1:
+        return _claim_and_execute(pks=[run.pk for run in runs], chunk_size=chunk_size, on_chunk=on_chunk)
+    if workers <= 1 or len(runs) == 1:
+        return _sum(
+            [reclassify_run_execute(run=run, chunk_size=chunk_size, on_chunk=on_chunk) for run in runs]
+        )
+    connections.close_all()
+    pks = [run.pk for run in runs]
+    seen = sum(run.scanned for run in runs)
+    with multiprocessing.get_context("fork").Pool(min(workers, len(runs))) as pool:
+        pending = pool.starmap_async(_execute_in_worker, [(pk, chunk_size, pks) for pk in pks])
+        while not pending.ready():
+            pending.wait(0.5)
+            if on_chunk:
+                now = sum(ReclassifyRun.objects.filter(pk__in=pks).values_list("scanned", flat=True))
+                on_chunk(now - seen)
+                seen = now
+        pending.get()  # re-raises a worker's exception
+    connections.close_all()
+    return _sum([_report_of(run) for run in ReclassifyRun.objects.filter(pk__in=pks)])

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -31,34 +30,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from chat_corpus import corpus  # bench/ is on sys.path when a benchmark runs as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "bench"
-
-_WORDS = [
-    "gg", "nice", "shot", "lol", "what", "a", "play", "love", "this", "stream", "hello", "chat", "pog",
-    "kappa", "that", "was", "close", "can", "you", "explain", "the", "build", "again", "which", "game",
-    "is", "next", "the", "music", "is", "great", "first", "time", "here", "greetings", "from", "germany",
-    "sub", "hype", "clip", "it", "no", "way", "he", "missed", "that", "let's", "go",
-]  # fmt: skip
-_ABUSE = [
-    "you are a complete idiot",
-    "shut up you moron",
-    "what the fuck man",
-    "i will find you",
-    "trash player",
-]
-
-
-def corpus(size: int = 2000, seed: int = 1) -> list[str]:
-    """Return varied chat lines, about one in twelve abusive."""
-    rng = random.Random(seed)
-    lines = []
-    for _ in range(size):
-        words = rng.choices(_WORDS, k=rng.randint(2, 14))
-        if rng.random() < 0.08:
-            words.insert(rng.randint(0, len(words)), rng.choice(_ABUSE))
-        lines.append(" ".join(words))
-    return lines
 
 
 def _line(number: int, sent_ns: int, text: str, phase: str) -> str:
@@ -77,7 +52,7 @@ def serve(pipe: Connection, count: int, rate: float, phase: str) -> None:
 
 
 async def _serve(pipe: Connection, count: int, rate: float, phase: str) -> None:
-    texts = corpus()
+    texts = corpus(2000, seed=1)
     finished = asyncio.Event()
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

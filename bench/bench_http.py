@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import secrets
 import shutil
 import socket
@@ -35,34 +34,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chat_corpus import corpus  # bench/ is on sys.path when a benchmark runs as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-
-_WORDS = [
-    "gg", "nice", "shot", "lol", "what", "a", "play", "love", "this", "stream", "hello", "chat", "pog",
-    "that", "was", "close", "can", "you", "explain", "the", "build", "again", "which", "game", "is", "next",
-    "music", "great", "first", "time", "here", "greetings", "from", "germany", "sub", "hype", "clip", "it",
-    "no", "way", "he", "missed", "let's", "go",
-]  # fmt: skip
-_ABUSE = [
-    "you are a complete idiot",
-    "shut up you moron",
-    "what the fuck man",
-    "i will find you",
-    "trash player",
-]
-
-
-def corpus(size: int = 5000, seed: int = 7) -> list[str]:
-    """Return varied chat lines of 2 to 14 words, about one in twelve abusive."""
-    rng = random.Random(seed)
-    lines = []
-    for _ in range(size):
-        words = rng.choices(_WORDS, k=rng.randint(2, 14))
-        if rng.random() < 0.08:
-            words.insert(rng.randint(0, len(words)), rng.choice(_ABUSE))
-        lines.append(" ".join(words))
-    return lines
 
 
 @dataclass
@@ -250,7 +225,7 @@ async def _wait_until_up(port: int, key: str, timeout: float = 60) -> None:
 
 
 def scenarios(batch_size: int) -> list[Scenario]:
-    texts = corpus()
+    texts = corpus(5000, seed=7)
     singles = [json.dumps({"text": text}).encode() for text in texts]
     batches = [
         json.dumps({"texts": texts[i : i + batch_size]}).encode()

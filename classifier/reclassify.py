@@ -18,8 +18,8 @@ from django.utils import timezone
 from .ml import LABELS
 from .models import Prediction, ReclassifyRun, RevisionCause
 from .moderation import revisions_copy
-from .scoring import current_model, score_texts, threshold_vector
-from .services import RescoreReport, ScoreRow, _unpack, _write_scores
+from .scoring import current_model
+from .services import RescoreReport, chunk_rescore, scores_write
 
 
 class NothingToResume(Exception):
@@ -153,24 +153,6 @@ def _report_of(run: ReclassifyRun) -> RescoreReport:
     )
 
 
-def _score_chunk(chunk: list[tuple], report: RescoreReport) -> tuple[list[int], list[ScoreRow]]:
-    """Score ``chunk`` in one call, count what changes into ``report``; return its ids and rows to write."""
-    ids, texts, old_scores, old_flagged = _unpack(chunk)
-    batch = score_texts(texts)
-    limits = threshold_vector()
-    crossed = (batch.scores >= limits) != (old_scores >= limits)
-    for j, label in enumerate(LABELS):
-        report.label_changes[label] += int(crossed[:, j].sum())
-    report.scanned += len(ids)
-    report.newly_flagged += int((batch.flagged & ~old_flagged).sum())
-    report.newly_unflagged += int((~batch.flagged & old_flagged).sum())
-    rows: list[ScoreRow] = [
-        (*map(float, scores), bool(flag), batch.model_version, blocked, pk)  # type: ignore[misc]
-        for pk, scores, flag, blocked in zip(ids, batch.scores, batch.flagged, batch.blocked, strict=True)
-    ]
-    return ids, rows
-
-
 def reclassify_dry_run(
     *, filters: ReclassifyFilters, chunk_size: int = 2000, on_chunk: Callable[[int], None] | None = None
 ) -> RescoreReport:
@@ -178,7 +160,7 @@ def reclassify_dry_run(
     report = RescoreReport()
     rows = reclassify_candidates(filters=filters, version=current_model().version)
     for chunk in _chunks(rows, after=0, chunk_size=chunk_size, limit=filters.limit):
-        _score_chunk(chunk, report)
+        chunk_rescore(chunk, report)
         if on_chunk:
             on_chunk(len(chunk))
     return report
@@ -198,10 +180,10 @@ def reclassify_run_execute(
     rows = reclassify_candidates(filters=filters, version=run.model_version)
     report = _report_of(run)
     for chunk in _chunks(rows, after=run.last_id, chunk_size=chunk_size, limit=limit):
-        ids, writes = _score_chunk(chunk, report)
+        ids, writes = chunk_rescore(chunk, report)
         report.rescored += len(writes)
         with transaction.atomic():
-            _write_scores(writes)
+            scores_write(writes)
             revisions_copy(ids=ids, cause=RevisionCause.RECLASSIFIED)
             run.last_id = ids[-1]
             run.scanned, run.rescored = report.scanned, report.rescored
@@ -244,8 +226,8 @@ def _claim_and_execute(
                 run.save(update_fields=["finished_at"])
                 continue
             report = _report_of(run)
-            ids, writes = _score_chunk(chunk, report)
-            _write_scores(writes)
+            ids, writes = chunk_rescore(chunk, report)
+            scores_write(writes)
             revisions_copy(ids=ids, cause=RevisionCause.RECLASSIFIED)
             run.last_id = ids[-1]
             run.scanned, run.rescored = report.scanned, report.rescored + len(writes)

@@ -121,7 +121,7 @@ _COLUMNS = (*LABELS, "flagged", "model_version", "blocked_label")
 ScoreRow = tuple[float, float, float, float, float, float, bool, str, str, int]
 
 
-def _write_scores(rows: list[ScoreRow]) -> None:
+def scores_write(rows: list[ScoreRow]) -> None:
     """Write (six scores, flagged, model_version, blocked_label, id) tuples with one set-based statement."""
     table = connection.ops.quote_name(Prediction._meta.db_table)
     with connection.cursor() as cursor:
@@ -151,29 +151,34 @@ def predictions_rescore(
     """Re-score every stored prediction with the loaded model, each chunk in one transaction."""
     report = RescoreReport()
     for chunk in prediction_chunks(chunk_size=chunk_size):
-        ids, texts, old_scores, old_flagged = _unpack(chunk)
-        batch = score_texts(texts)
-        limits = threshold_vector()
-        crossed = (batch.scores >= limits) != (old_scores >= limits)
-        for j, label in enumerate(LABELS):
-            report.label_changes[label] += int(crossed[:, j].sum())
-        report.scanned += len(ids)
-        report.newly_flagged += int((batch.flagged & ~old_flagged).sum())
-        report.newly_unflagged += int((~batch.flagged & old_flagged).sum())
+        ids, rows = chunk_rescore(chunk, report)
         if not dry_run:
-            rows: list[ScoreRow] = [
-                (*map(float, scores), bool(flag), batch.model_version, blocked, pk)  # type: ignore[misc]
-                for pk, scores, flag, blocked in zip(
-                    ids, batch.scores, batch.flagged, batch.blocked, strict=True
-                )
-            ]
             with transaction.atomic():
-                _write_scores(rows)
+                scores_write(rows)
                 revisions_copy(ids=ids, cause=RevisionCause.RECLASSIFIED)
             report.rescored += len(rows)
         if on_chunk:
             on_chunk(len(ids))
     return report
+
+
+def chunk_rescore(chunk: list[tuple], report: RescoreReport) -> tuple[list[int], list[ScoreRow]]:
+    """Score a chunk of (id, text, six scores..., flagged) rows in one call and count what changes into
+    ``report``; return its ids and the rows for ``scores_write``."""
+    ids, texts, old_scores, old_flagged = _unpack(chunk)
+    batch = score_texts(texts)
+    limits = threshold_vector()
+    crossed = (batch.scores >= limits) != (old_scores >= limits)
+    for j, label in enumerate(LABELS):
+        report.label_changes[label] += int(crossed[:, j].sum())
+    report.scanned += len(ids)
+    report.newly_flagged += int((batch.flagged & ~old_flagged).sum())
+    report.newly_unflagged += int((~batch.flagged & old_flagged).sum())
+    rows: list[ScoreRow] = [
+        (*map(float, scores), bool(flag), batch.model_version, blocked, pk)  # type: ignore[misc]
+        for pk, scores, flag, blocked in zip(ids, batch.scores, batch.flagged, batch.blocked, strict=True)
+    ]
+    return ids, rows
 
 
 def _unpack(chunk: Iterable[tuple]) -> tuple[list[int], list[str], np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ short Python loop (a message has few words). The result is the model's logits, f
 idf weights and coefficients as the scikit-learn path (``ToxicityModel.features``), which the tests compare.
 """
 
-from itertools import pairwise
+from itertools import pairwise, repeat
 
 import numpy as np
 import scipy.sparse as sp
@@ -66,24 +66,25 @@ class CharScorer:
         seps = np.r_[0, np.cumsum(codes == 0)]
         spaces = np.r_[0, np.cumsum(codes == 1)]
         rows, cols = [], []
-        for n in range(self.min_n, self.max_n + 1):
+        key = np.zeros(codes.size, dtype=np.int64)
+        for n in range(1, self.max_n + 1):
             length = codes.size - n + 1
             if length <= 0:
                 break
-            start = np.arange(length)
+            key = key[:length] * _BASE + codes[n - 1 :]  # each place's n-gram, from its (n-1)-gram
+            if n < self.min_n:
+                continue
             # No document boundary inside, and spaces only at the ends: char_wb's n-grams of padded words.
-            ok = (seps[start + n] == seps[start]) & (spaces[start + n - 1] == spaces[start + 1])
-            key = np.zeros(length, dtype=np.int64)
-            for k in range(n):
-                key = key * _BASE + codes[k : k + length]
-            key, where = key[ok], start[ok]
+            ok = (seps[n:] == seps[:length]) & (spaces[n - 1 : n - 1 + length] == spaces[1 : length + 1])
+            where = np.flatnonzero(ok)
+            grams = key[where]
             if n < 5:
-                column = self.dense[key]
+                column = self.dense[grams]
                 found = column >= 0
                 cols.append(column[found].astype(np.int64))
             else:
-                slot = np.minimum(np.searchsorted(self.keys, key), max(self.keys.size - 1, 0))
-                found = self.keys[slot] == key if self.keys.size else np.zeros(key.size, dtype=bool)
+                slot = np.minimum(np.searchsorted(self.keys, grams), max(self.keys.size - 1, 0))
+                found = self.keys[slot] == grams if self.keys.size else np.zeros(grams.size, dtype=bool)
                 cols.append(self.columns[slot[found]])
             rows.append(doc_of[where[found]])
         return _accumulate(np.concatenate(rows), np.concatenate(cols), self.idf, self.coef, out)
@@ -100,17 +101,20 @@ class WordScorer:
 
     def logits(self, docs: list[str]) -> np.ndarray:
         """Return the (len(docs), labels) contribution of the word features."""
-        vocabulary, rows, cols = self.vocabulary, [], []
-        for row, doc in enumerate(docs):
+        grams: list[str] = []
+        counts = []
+        for doc in docs:
             words = doc.split()
-            grams = words + [f"{a} {b}" for a, b in pairwise(words)] if self.bigrams else words
-            found = [vocabulary[g] for g in grams if g in vocabulary]
-            rows += [row] * len(found)
-            cols += found
+            if self.bigrams:
+                words += [*map(" ".join, pairwise(words))]
+            grams += words
+            counts.append(len(words))
+        # One C-level pass over every n-gram of the batch; -1 marks the ones outside the vocabulary.
+        cols = np.fromiter(map(self.vocabulary.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
+        rows = np.repeat(np.arange(len(docs)), counts)
+        known = cols >= 0
         out = np.zeros((len(docs), self.coef.shape[1]))
-        return _accumulate(
-            np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), self.idf, self.coef, out
-        )
+        return _accumulate(rows[known], cols[known], self.idf, self.coef, out)
 
 
 def _accumulate(
@@ -120,10 +124,12 @@ def _accumulate(
     if not rows.size:
         return out
     width = idf.size
-    pairs, counts = np.unique(
-        rows * width + cols, return_counts=True
-    )  # sorted: rows grouped, columns in order
-    rows, cols = pairs // width, pairs % width
+    # Sorted keys group each (row, column) pair. A stable sort (timsort) is about 3x faster than np.unique's
+    # here: the keys arrive as a few runs already grouped by row.
+    keys = np.sort(rows * width + cols, kind="stable")
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    counts = np.diff(np.r_[starts, keys.size])
+    rows, cols = np.divmod(keys[starts], width)
     values = (1.0 + np.log(counts)) * idf[cols]
     norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=out.shape[0]))
     values /= norms[rows]

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
 
+from .memo import Memo
 from .ml import LABELS
 from .ml.model import LoadedModel, Span, load_cached
 from .ml.normalize import normalize
@@ -44,8 +45,7 @@ POLICY_CACHE_KEY = "classifier:threshold-policy"
 POLICY_CACHE_SECONDS = 30  # a safety net: every change deletes the key on commit
 
 
-def threshold_policy() -> dict[str, float]:
-    """Return the moderators' thresholds stored in the database, through a cache cleared on every change."""
+def _stored_policy() -> dict[str, float]:
     try:
         policy = cache.get(POLICY_CACHE_KEY)
     except Exception:  # any cache backend failure: read the database instead of failing to score
@@ -60,8 +60,17 @@ def threshold_policy() -> dict[str, float]:
     return policy
 
 
+_policy = Memo(_stored_policy)
+
+
+def threshold_policy() -> dict[str, float]:
+    """Return the moderators' thresholds stored in the database, through caches cleared on every change."""
+    return _policy.get()
+
+
 def threshold_policy_changed() -> None:
     """Forget the cached policy; call after a threshold is written."""
+    _policy.clear()
     try:
         cache.delete(POLICY_CACHE_KEY)
     except Exception:

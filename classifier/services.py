@@ -59,6 +59,45 @@ def _unstored(messages: Sequence[IncomingMessage], source: Source) -> list[Incom
     return fresh
 
 
+_INSERT_COLUMNS = (
+    "text", *LABELS, "flagged", "model_version", "source", "channel", "author", "external_id", "created_at",
+    "status", "blocked_label",
+)  # fmt: skip
+# Rows per INSERT statement: 16 parameters a row stays well under SQLite's 32,766 and PostgreSQL's 65,535.
+INSERT_ROWS = 1000
+
+
+def _insert(predictions: list[Prediction]) -> None:
+    """Insert new ``predictions`` with one multi-row ``INSERT ... RETURNING id`` per ``INSERT_ROWS`` and set
+    their ids; call inside a transaction.
+
+    The same statement ``bulk_create`` sends, without its per-field compilation: storing one message went
+    from about 0.44 ms to 0.12 ms on SQLite (the cost the API pays per request and live chat per batch).
+    """
+    quote = connection.ops.quote_name
+    adapt_datetime = connection.ops.adapt_datetimefield_value
+    columns = ", ".join(map(quote, _INSERT_COLUMNS))
+    into = f"INSERT INTO {quote(Prediction._meta.db_table)} ({columns}) VALUES "
+    placeholders = f"({', '.join(['%s'] * len(_INSERT_COLUMNS))})"
+    with connection.cursor() as cursor:
+        for start in range(0, len(predictions), INSERT_ROWS):
+            part = predictions[start : start + INSERT_ROWS]
+            params = [
+                value
+                for p in part
+                for value in (
+                    p.text, p.toxic, p.severe_toxic, p.obscene, p.threat, p.insult, p.identity_hate,
+                    p.flagged, p.model_version, p.source, p.channel, p.author, p.external_id,
+                    adapt_datetime(p.created_at), p.status, p.blocked_label,
+                )
+            ]  # fmt: skip
+            cursor.execute(f"{into}{', '.join([placeholders] * len(part))} RETURNING {quote('id')}", params)
+            for prediction, (pk,) in zip(part, cursor.fetchall(), strict=True):
+                prediction.pk = pk
+                prediction._state.adding = False
+                prediction._state.db = connection.alias
+
+
 def predictions_create_many(*, messages: Sequence[IncomingMessage], source: Source) -> list[Prediction]:
     """Score ``messages`` in one call and store them in one transaction; return the stored predictions.
 
@@ -93,7 +132,8 @@ def predictions_create_many(*, messages: Sequence[IncomingMessage], source: Sour
         ]
         try:
             with transaction.atomic():  # a trigger adds each row's first score revision (triggers.py)
-                return Prediction.objects.bulk_create(predictions)
+                _insert(predictions)
+            return predictions
         except IntegrityError:
             if attempt:  # another writer stored one of these ids between the check and the insert
                 raise

@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from .memo import Memo
 from .ml.normalize import normalize
 from .models import Term, TermChange, TermKind
 
@@ -63,8 +64,7 @@ def _compile(rows: list[tuple[str, str, str]]) -> TermMatcher:
     return TermMatcher(re.compile("|".join(permitted)) if permitted else None, blocked)
 
 
-def term_matcher() -> TermMatcher:
-    """Return the active terms, compiled, from a cache cleared whenever a term changes."""
+def _stored_terms() -> TermMatcher:
     rows = None
     with contextlib.suppress(Exception):  # an unreachable cache: read the database
         rows = cache.get(TERMS_CACHE_KEY)
@@ -80,8 +80,17 @@ def term_matcher() -> TermMatcher:
     return _compile(rows)
 
 
+_terms = Memo(_stored_terms)
+
+
+def term_matcher() -> TermMatcher:
+    """Return the active terms, compiled, from caches cleared whenever a term changes."""
+    return _terms.get()
+
+
 def terms_changed() -> None:
     """Forget the cached terms; call after a term is written."""
+    _terms.clear()
     with contextlib.suppress(Exception):
         cache.delete(TERMS_CACHE_KEY)
 

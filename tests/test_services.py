@@ -1,7 +1,10 @@
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from django.db import IntegrityError
 
-from classifier.models import Prediction, Source
+from classifier import services
+from classifier.models import Prediction, RevisionCause, Source, Status
 from classifier.services import IncomingMessage, predictions_create_many
 
 pytestmark = pytest.mark.django_db
@@ -55,3 +58,35 @@ def test_create_many_rejects_bad_text_and_stores_nothing(text):
     with pytest.raises(ValueError, match="no NUL"):
         predictions_create_many(messages=[IncomingMessage("fine"), IncomingMessage(text)], source=Source.API)
     assert not Prediction.objects.exists()
+
+
+def test_create_many_stores_every_field_and_ids_match_rows_across_insert_statements(monkeypatch):
+    monkeypatch.setattr(services, "INSERT_ROWS", 3)  # 7 messages: three INSERT statements
+    when = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+    messages = [
+        IncomingMessage(f"message {i} you idiot" if i % 2 else f"message {i}", channel=f"#c{i}",
+                        author=f"a{i}", external_id=f"e{i}", created_at=when + timedelta(minutes=i))
+        for i in range(7)
+    ]  # fmt: skip
+    stored = predictions_create_many(messages=messages, source=Source.CHAT)
+    assert len({p.pk for p in stored}) == 7
+    for message, returned in zip(messages, stored, strict=True):
+        row = Prediction.objects.get(pk=returned.pk)
+        assert (row.text, row.channel, row.author, row.external_id, row.created_at) == (
+            message.text, message.channel, message.author, message.external_id, message.created_at,
+        )  # fmt: skip
+        assert (row.source, row.status, row.pruned_at) == (Source.CHAT, Status.PENDING, None)
+        assert row.scores == pytest.approx(returned.scores)
+        assert (row.flagged, row.model_version) == (returned.flagged, returned.model_version)
+        assert list(row.revisions.values_list("cause", flat=True)) == [RevisionCause.CREATED]
+    assert not stored[0]._state.adding
+
+
+def test_create_many_rolls_back_every_statement_when_one_fails(monkeypatch):
+    monkeypatch.setattr(services, "INSERT_ROWS", 2)
+    predictions_create_many(messages=[IncomingMessage("first", external_id="dup")], source=Source.CHAT)
+    monkeypatch.setattr(services, "_unstored", lambda messages, source: list(messages))  # a racing writer
+    batch = [IncomingMessage("one"), IncomingMessage("two"), IncomingMessage("late", external_id="dup")]
+    with pytest.raises(IntegrityError):
+        predictions_create_many(messages=batch, source=Source.CHAT)
+    assert list(Prediction.objects.values_list("text", flat=True)) == ["first"]

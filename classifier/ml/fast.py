@@ -62,9 +62,9 @@ class CharScorer:
         codes = _CODES[np.frombuffer(padded.encode("ascii"), dtype=np.uint8)]
         if codes.size < 2:
             return out
-        doc_of = np.cumsum(codes == 0)
-        seps = np.r_[0, np.cumsum(codes == 0)]
-        spaces = np.r_[0, np.cumsum(codes == 1)]
+        seps = _running_count(codes == 0)
+        spaces = _running_count(codes == 1)
+        doc_of = seps[1:]
         rows, cols = [], []
         key = np.zeros(codes.size, dtype=np.int64)
         for n in range(1, self.max_n + 1):
@@ -117,6 +117,19 @@ class WordScorer:
         return _accumulate(rows[known], cols[known], self.idf, self.coef, out)
 
 
+def _running_count(flags: np.ndarray) -> np.ndarray:
+    """Return how many of ``flags`` are set before each position, and in all (``len(flags) + 1`` values)."""
+    counts = np.zeros(flags.size + 1, dtype=np.int64)
+    np.cumsum(flags, out=counts[1:])
+    return counts
+
+
+# Up to this many features in a batch, the product with the coefficients is a numpy gather and sum, which
+# skips the fixed cost of building a scipy matrix (about 50 us, more than scoring one message); larger
+# batches use scipy's sparse product, which needs no (features x labels) temporary array.
+SMALL_BATCH_FEATURES = 20_000
+
+
 def _accumulate(
     rows: np.ndarray, cols: np.ndarray, idf: np.ndarray, coef: np.ndarray, out: np.ndarray
 ) -> np.ndarray:
@@ -127,12 +140,22 @@ def _accumulate(
     # Sorted keys group each (row, column) pair. A stable sort (timsort) is about 3x faster than np.unique's
     # here: the keys arrive as a few runs already grouped by row.
     keys = np.sort(rows * width + cols, kind="stable")
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    counts = np.diff(np.r_[starts, keys.size])
+    first = np.ones(keys.size, dtype=bool)
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    ends = np.empty_like(starts)
+    ends[:-1], ends[-1] = starts[1:], keys.size
     rows, cols = np.divmod(keys[starts], width)
-    values = (1.0 + np.log(counts)) * idf[cols]
+    values = (1.0 + np.log(ends - starts)) * idf[cols]
     norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=out.shape[0]))
     values /= norms[rows]
-    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=out.shape[0]))]
+    if values.size <= SMALL_BATCH_FEATURES:
+        new_row = np.ones(rows.size, dtype=bool)
+        np.not_equal(rows[1:], rows[:-1], out=new_row[1:])
+        row_starts = np.flatnonzero(new_row)
+        out[rows[row_starts]] += np.add.reduceat(coef[cols] * values[:, None], row_starts, axis=0)
+        return out
+    indptr = np.zeros(out.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=out.shape[0]), out=indptr[1:])
     out += sp.csr_matrix((values, cols, indptr), shape=(out.shape[0], width)) @ coef
     return out

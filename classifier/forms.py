@@ -4,6 +4,8 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from .validators import validate_not_blank
+
 
 class ChatForm(forms.Form):
     """A chat message to score; the length limit (``MAX_MESSAGE_LENGTH``) is enforced on the server."""
@@ -24,6 +26,7 @@ class ChatForm(forms.Form):
                     "aria-describedby": "counter",
                 }
             ),
+            validators=[validate_not_blank],
             error_messages={"required": "Enter a message to check; it cannot be empty or only spaces."},
         )
 

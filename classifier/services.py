@@ -13,6 +13,7 @@ from .models import Feedback, Prediction, RevisionCause, Source
 from .moderation import revisions_copy
 from .scoring import score_texts, threshold_vector
 from .selectors import prediction_chunks
+from .validators import is_blank
 
 
 def prediction_create(*, text: str, source: Source) -> Prediction:
@@ -105,8 +106,8 @@ def predictions_create_many(*, messages: Sequence[IncomingMessage], source: Sour
     message twice (a reconnect, a retried request) never has it stored twice.
     """
     for message in messages:
-        if not message.text.strip() or "\x00" in message.text:
-            raise ValueError("A message must have text and no NUL characters.")
+        if is_blank(message.text) or "\x00" in message.text:
+            raise ValueError("A message must have visible text and no NUL characters.")
     for attempt in range(2):
         fresh = _unstored(messages, source)
         if not fresh:

@@ -35,6 +35,7 @@ def key() -> str:
         pytest.param({"messages": ["hello"]}, 422, "wrong_type", id="message-is-a-string"),
         pytest.param({"text": ""}, 422, "empty_text", id="empty-text"),
         pytest.param({"text": " \n\t\u3000 "}, 422, "empty_text", id="whitespace-text"),
+        pytest.param({"text": "\u200b\u200c\u200d\u2060"}, 422, "empty_text", id="zero-width-text"),
         pytest.param({"text": "x" * 501}, 422, "text_too_long", id="text-too-long"),
         pytest.param({"text": "hello\x00world"}, 422, "nul_character", id="nul-in-text"),
         pytest.param({"text": "hi", "author": "a\x00"}, 422, "nul_character", id="nul-in-author"),
@@ -144,3 +145,26 @@ def test_unknown_api_address_is_a_json_404(client):
     response = client.get("/api/v1/nothing/here")
     assert response.status_code == 404
     assert error_of(response)["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("get", "/api/v1/classify", "POST"),
+        ("delete", "/api/v1/classify", "POST"),
+        ("post", "/api/v1/health", "GET"),
+        ("put", "/api/v1/predictions/1", "GET"),
+    ],
+)
+def test_a_method_an_endpoint_does_not_take_is_a_json_405_naming_the_allowed_ones(
+    client, key, method, path, allowed
+):
+    response = getattr(client, method)(path, HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert response.status_code == 405
+    assert response["Allow"] == allowed
+    assert response["Content-Type"] == "application/json"
+    assert error_of(response) == {
+        "code": "method_not_allowed",
+        "message": f"{method.upper()} is not allowed at {path}; use {allowed}.",
+    }
+    assert not Prediction.objects.exists()

@@ -47,6 +47,7 @@ def test_messages_are_stored_with_channel_author_message_id_and_send_time():
                 ":tmi.twitch.tv USERNOTICE #games :not a chat message",
                 privmsg("m2", CLEAN, author="bob", display_name=""),
                 privmsg("m3", "   ", author="bob"),
+                privmsg("m4", "\u200b\u2060", author="bob"),
             )
             await client.sync()
             stop.set()
@@ -58,7 +59,7 @@ def test_messages_are_stored_with_channel_author_message_id_and_send_time():
     toxic = Prediction.objects.get(external_id="m1")
     assert toxic.flagged
     assert toxic.created_at.timestamp() == 1700000000.123
-    assert (stats.received, stats.scored, stats.flagged) == (3, 2, 1)
+    assert (stats.received, stats.scored, stats.flagged) == (4, 2, 1)  # the blank ones are not stored
 
 
 def test_ping_is_answered_and_login_asks_for_tags_anonymously():

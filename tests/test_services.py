@@ -53,7 +53,7 @@ def test_database_refuses_a_duplicate_external_id_for_one_source():
         duplicate.save()
 
 
-@pytest.mark.parametrize("text", ["", "   ", "nul\x00byte"])
+@pytest.mark.parametrize("text", ["", "   ", "\u200b\u200b", "nul\x00byte"])
 def test_create_many_rejects_bad_text_and_stores_nothing(text):
     with pytest.raises(ValueError, match="no NUL"):
         predictions_create_many(messages=[IncomingMessage("fine"), IncomingMessage(text)], source=Source.API)

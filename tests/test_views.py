@@ -41,6 +41,7 @@ def test_tiny_model_flags_an_insult_and_not_a_greeting(client):
     [
         ("", b"cannot be empty"),
         ("   \n\t ", b"cannot be empty"),
+        ("\u200b\u200d \u2060\ufeff", b"invisible characters"),
         ("x" * 501, b"at most 500 characters"),
         ("hello\x00world", b"Null characters are not allowed"),
     ],

@@ -4,14 +4,16 @@ Every failure a client can cause ends here: a body that is not JSON, a field of 
 in a batch (named by its index), a missing or revoked key, a key over its rate limit.
 """
 
+import functools
 import json
 import logging
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -41,6 +43,7 @@ class ErrorCode(StrEnum):
     INSUFFICIENT_SCOPE = "insufficient_scope"
     RATE_LIMITED = "rate_limited"
     NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
     MODEL_UNAVAILABLE = "model_unavailable"
     INTERNAL_ERROR = "internal_error"
 
@@ -191,6 +194,21 @@ def install_error_handlers(api: NinjaAPI) -> None:
 def unauthorized(code: ErrorCode, message: str) -> ApiError:
     """Return a 401 error that tells the client which authentication scheme to use."""
     return ApiError(401, code, message, headers={"WWW-Authenticate": 'Bearer realm="toxsite"'})
+
+
+def json_method_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Wrap an endpoint's view so that a method it does not take gets the API's JSON error, not plain text."""
+
+    @functools.wraps(view)  # keeps the view's csrf_exempt mark
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if not isinstance(response, HttpResponseNotAllowed):
+            return response
+        allowed = response["Allow"]
+        message = f"{request.method} is not allowed at {request.path}; use {allowed}."
+        return ApiError(405, ErrorCode.METHOD_NOT_ALLOWED, message, headers={"Allow": allowed}).response()
+
+    return wrapped
 
 
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from ..services import IncomingMessage
+from ..validators import is_blank
 from .errors import ErrorCode
 
 Label = Literal["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
@@ -37,8 +38,10 @@ def _check_clean(value: str) -> str:
 
 def _check_text(value: str) -> str:
     _check_clean(value)
-    if not value.strip():
-        raise PydanticCustomError(ErrorCode.EMPTY_TEXT.value, "The text is empty or only whitespace")
+    if is_blank(value):
+        raise PydanticCustomError(
+            ErrorCode.EMPTY_TEXT.value, "The text is empty or only whitespace or invisible characters"
+        )
     limit = settings.MAX_MESSAGE_LENGTH
     if len(value) > limit:
         raise PydanticCustomError(

@@ -1,10 +1,10 @@
 """The API under /api/v1/: its endpoints, its OpenAPI schema (openapi.json) and docs page (docs)."""
 
-from django.urls import path, re_path
+from django.urls import URLPattern, path, re_path
 from ninja import NinjaAPI
 
 from .endpoints import router
-from .errors import JsonBodyParser, install_error_handlers, not_found
+from .errors import JsonBodyParser, install_error_handlers, json_method_errors, not_found
 
 api = NinjaAPI(
     title="toxsite API",
@@ -21,7 +21,13 @@ api = NinjaAPI(
 install_error_handlers(api)
 api.add_router("", router)
 
+# Not named app_name: include() would read that as this module's namespace.
+_patterns, _app, _namespace = api.urls
+for _pattern in _patterns:  # a wrong method gets the API's JSON error too
+    if isinstance(_pattern, URLPattern):
+        _pattern.callback = json_method_errors(_pattern.callback)
+
 urlpatterns = [
-    path("", api.urls),
+    path("", (_patterns, _app, _namespace)),
     re_path(r"^.*$", not_found),
 ]

@@ -19,6 +19,7 @@ from django.db.models import CharField
 
 from classifier.models import Prediction
 from classifier.services import IncomingMessage
+from classifier.validators import is_blank
 
 from . import irc
 from .backoff import backoff_delay
@@ -230,7 +231,7 @@ class ChatListener:
             return
         self.stats.received += 1
         text = chat.text.replace("\x00", "")
-        if not text.strip():
+        if is_blank(text):
             return
         if self._queue.qsize() >= self.config.queue_size:
             self.stats.dropped += 1

@@ -11,12 +11,21 @@ import threading
 import time
 
 import pytest
+from django.contrib.auth.models import User
 
 from classifier.chat.listener import ChatListener
-from classifier.chat.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, WebhookSender, flagged_event
+from classifier.chat.webhook import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    WebhookSender,
+    flagged_event,
+    flagged_hook,
+)
 from classifier.ml import LABELS
-from classifier.models import Prediction
+from classifier.models import Prediction, Source
+from classifier.moderation import threshold_set
 from classifier.scoring import thresholds
+from classifier.services import IncomingMessage, predictions_create_many
 from tests.chat_support import (
     CLEAN,
     ROOT,
@@ -173,3 +182,27 @@ def test_sigterm_stores_the_pending_batch_and_sends_its_webhooks_before_exiting(
     assert "m1" in events
     assert events == [row[0] for row in rows if row[4]]
     assert all(headers[SIGNATURE_HEADER] == expected_signature(body) for headers, body in receiver.requests)
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def submit(self, event: dict) -> bool:
+        self.events.append(event)
+        return True
+
+
+@pytest.mark.django_db
+def test_webhook_events_use_the_thresholds_in_force_when_the_message_is_flagged():
+    moderator = User.objects.create_user("mod", is_staff=True)
+    (prediction,) = predictions_create_many(messages=[IncomingMessage(TOXIC)], source=Source.CHAT)
+    collected = Collected()
+    on_flagged = flagged_hook(collected)  # type: ignore[arg-type]
+    on_flagged(prediction)
+    before = collected.events[-1]["labels"]
+    assert before
+    for label in before:
+        threshold_set(label=label, value=1.0, user=moderator)  # a moderator raises them while it runs
+    on_flagged(prediction)
+    assert not set(collected.events[-1]["labels"]) & set(before)

@@ -17,12 +17,13 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from typing import Any
 from urllib.parse import urlsplit
 
 from classifier.models import Prediction
+from classifier.scoring import thresholds
 
 from .backoff import backoff_delay
 
@@ -188,3 +189,13 @@ class WebhookSender:
         with self._opener.open(request, timeout=self._timeout) as response:
             response.read()
             return int(response.status)
+
+
+def flagged_hook(sender: WebhookSender) -> Callable[[Prediction], None]:
+    """Return the listener's ``on_flagged``: post each flagged message with the thresholds in force now, so
+    a threshold a moderator changes while the listener runs shows in the next event."""
+
+    def on_flagged(prediction: Prediction) -> None:
+        sender.submit(flagged_event(prediction, thresholds()))
+
+    return on_flagged

@@ -6,9 +6,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from classifier.chat import irc
 from classifier.chat.listener import ChatListener, ChatLoginError, ListenerConfig, listen_until_signalled
-from classifier.chat.webhook import WebhookSender, flagged_event
+from classifier.chat.webhook import WebhookSender, flagged_hook
 from classifier.ml.model import ModelError
-from classifier.scoring import current_model, thresholds
+from classifier.scoring import current_model
 
 
 class Command(BaseCommand):
@@ -56,13 +56,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         config = self._config(options)
         try:
-            limits = thresholds(current_model())
+            current_model()
         except ModelError as exc:
             raise CommandError(f"{exc} {exc.hint}") from exc
         sender = self._webhook()
-        listener = ChatListener(
-            config, on_flagged=(lambda p: sender.submit(flagged_event(p, limits))) if sender else None
-        )
+        listener = ChatListener(config, on_flagged=flagged_hook(sender) if sender else None)
         if sender:
             sender.start()
         try:

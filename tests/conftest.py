@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 
-from classifier.ml import LABELS
+from classifier.ml import LABELS, model
 from classifier.scoring import threshold_policy_changed
 from classifier.terms import terms_changed
 
@@ -70,9 +70,10 @@ def tiny_model_path(tiny_data_dir: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings, tiny_model_path: Path) -> None:
+def _test_settings(settings, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Score with the tiny model and its own recommended thresholds."""
     settings.MODEL_PATH = tiny_model_path
+    monkeypatch.setattr(model, "REPLACE_WAIT_SECONDS", 0.1)  # damaged models fail fast
     settings.THRESHOLDS = {}
     threshold_policy_changed()  # each test's database starts without a threshold policy or terms
     terms_changed()

@@ -1,13 +1,18 @@
 import hashlib
 import json
+import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
+from classifier.ml import model
 from classifier.ml.model import ModelError, load, load_cached, sidecar_path
+from classifier.ml.training import save
 
 
 @pytest.fixture
@@ -136,3 +141,33 @@ def test_unknown_label_in_threshold_settings_fails_the_check(settings):
     settings.THRESHOLDS = {"toxc": 0.5}
     with pytest.raises(SystemCheckError, match=r"classifier\.E005"):
         call_command("check")
+
+
+def test_a_load_while_a_retrained_model_is_installed_waits_for_its_sidecar(model_copy, tmp_path, monkeypatch):
+    monkeypatch.setattr(model, "REPLACE_WAIT_SECONDS", 5.0)
+    retrained = load(model_copy).model
+    retrained.version = "tox-retrained"
+    new_path = tmp_path / "new" / "model.joblib"
+    new_path.parent.mkdir()
+    save(retrained, json.loads(sidecar_path(model_copy).read_text()), new_path)
+    os.replace(new_path, model_copy)  # the artefact is in place, its sidecar not yet
+    with pytest.raises(ModelError, match=r"does not match|bytes but its sidecar"):
+        load(model_copy)  # the pair disagrees at this moment
+    installer = threading.Timer(0.3, os.replace, (sidecar_path(new_path), sidecar_path(model_copy)))
+    installer.start()
+    started = time.monotonic()
+    loaded = load_cached(model_copy)
+    installer.join()
+    assert loaded.version == "tox-retrained"
+    assert 0.2 < time.monotonic() - started < 5.0
+
+
+def test_a_damaged_model_that_nobody_replaces_fails_after_the_wait(model_copy, monkeypatch):
+    monkeypatch.setattr(model, "REPLACE_WAIT_SECONDS", 0.3)
+    data = bytearray(model_copy.read_bytes())
+    data[-10] ^= 0xFF
+    model_copy.write_bytes(bytes(data))
+    started = time.monotonic()
+    with pytest.raises(ModelError, match="does not match"):
+        load_cached(model_copy)
+    assert 0.25 < time.monotonic() - started < 2.0

@@ -10,6 +10,7 @@ import hashlib
 import itertools
 import json
 import re
+import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -272,10 +273,41 @@ def _load_cached(path: str, mtime_ns: int, size: int) -> LoadedModel:
     return load(Path(path))
 
 
+# A retrained model replaces the artefact and then its sidecar, each atomically: a load between the two sees a
+# mismatched pair. Such a load waits this long for the other file to be replaced before it gives up.
+REPLACE_WAIT_SECONDS = 1.0
+_REPLACE_POLL_SECONDS = 0.05
+
+
+def _stamps(path: Path) -> tuple[tuple[int, int] | None, ...]:
+    """Return (mtime, size) of the artefact and of its sidecar, None for a missing one."""
+    stamps: list[tuple[int, int] | None] = []
+    for file in (path, sidecar_path(path)):
+        try:
+            stat = file.stat()
+            stamps.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
 def load_cached(path: Path) -> LoadedModel:
-    """Return the model at ``path``, loading it once per version of the file."""
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise ModelError("missing", f"The model file {path} does not exist.") from exc
-    return _load_cached(str(path), stat.st_mtime_ns, stat.st_size)
+    """Return the model at ``path``, loading it once per version of the file.
+
+    When the artefact and its sidecar disagree while one of them is being replaced (a retrained model
+    being installed), wait up to ``REPLACE_WAIT_SECONDS`` for the pair to agree again.
+    """
+    deadline = time.monotonic() + REPLACE_WAIT_SECONDS
+    while True:
+        stamps = _stamps(path)
+        if stamps[0] is None:
+            raise ModelError("missing", f"The model file {path} does not exist.")
+        try:
+            return _load_cached(str(path), *stamps[0])
+        except ModelError as exc:
+            if exc.kind not in {"corrupt", "tampered"} or time.monotonic() >= deadline:
+                raise
+            while _stamps(path) == stamps:  # nothing is being replaced: the pair really disagrees
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(_REPLACE_POLL_SECONDS)

@@ -6,9 +6,12 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from classifier.ml import LABELS
+from classifier.ml import LABELS, training
+from classifier.ml.augment import neutral_sentences
+from classifier.ml.bias import BANTER, identity_sentences
 from classifier.ml.data import UNKNOWN, load_dataset
 from classifier.ml.model import load, sidecar_path
+from classifier.ml.normalize import normalize
 from tests.conftest import write_tiny_data
 
 
@@ -37,6 +40,22 @@ def test_training_is_reproducible(tiny_data_dir, tiny_model_path, tmp_path):
     assert first["artefact"].pop("file") == "toxsite.joblib"
     assert second["artefact"].pop("file") == "again.joblib"
     assert first == second
+
+
+def test_a_change_to_the_training_recipe_gives_a_new_model_version(
+    tiny_data_dir, tiny_model_path, tmp_path, monkeypatch
+):
+    sentences = training.neutral_sentences()
+    monkeypatch.setattr(training, "neutral_sentences", lambda: [*sentences, "one more friendly chat line"])
+    changed = tmp_path / "changed.joblib"
+    call_command("train_model", data_dir=tiny_data_dir, output=changed, quick=True, jobs=1, verbosity=0)
+    versions = [json.loads(sidecar_path(p).read_text())["model_version"] for p in (tiny_model_path, changed)]
+    assert versions[0] != versions[1]
+
+
+def test_augmentation_never_holds_a_bias_check_sentence():
+    checks = {normalize(text) for text in [*BANTER, *identity_sentences()]}
+    assert not checks & {normalize(text) for text in neutral_sentences()}
 
 
 def test_training_prints_metrics_and_leaves_no_partial_files(tiny_data_dir, tmp_path, capsys):

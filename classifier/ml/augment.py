@@ -66,7 +66,39 @@ _CHAT = (
 )
 
 
+# Game and stream slang praises with the words of violence and insult ("sick", "cracked", "you destroyed
+# them"). Combined, these make a few hundred sentences, so that no single phrase carries the lesson.
+_PRAISE_SUBJECTS = ("that play", "this clip", "the flick", "your aim", "that combo", "this run", "the save")
+_PRAISE_WORDS = ("sick", "nasty", "filthy", "disgusting", "unreal", "mental", "nuts", "absurd", "crazy")
+_PRAISE_TAILS = ("", " lol", " 🔥")
+_FEATS = (
+    "{} destroyed the whole lobby", "{} smoked them in ranked", "{} wrecked the raid boss",
+    "{} murdered the speedrun", "{} cooked the other team", "{} demolished that boss",
+    "{} absolutely killed that set", "{} slaughtered the leaderboard",
+)  # fmt: skip
+_PLAYERS = ("you", "bro you", "streamer", "he", "she", "they", "my duo", "this kid")
+_LAUGHS = (
+    "this chat is killing me lmao", "bro you're killing me 😂", "that joke killed me", "I'm crying at this",
+    "stop, I'm dying of laughter", "chat has me dead", "that fail was hilarious, rip",
+)  # fmt: skip
+_SKILL = (
+    "you're insane at this game", "this guy is crazy good", "she is a menace on this map",
+    "he's a monster with the sniper", "they're an absolute animal in ranked", "my duo is cracked",
+    "you are nuts with that rifle", "the streamer is a beast today",
+)  # fmt: skip
+
+
+def chat_sentences() -> list[str]:
+    """Return friendly game and stream chat: fixed phrases, praise and feats in every combination."""
+    praise = [
+        f"{subject} was {word}{tail}"
+        for subject, word, tail in product(_PRAISE_SUBJECTS, _PRAISE_WORDS, _PRAISE_TAILS)
+    ]
+    feats = [feat.format(player) for feat, player in product(_FEATS, _PLAYERS)]
+    return list(_CHAT) + praise + feats + list(_LAUGHS) + list(_SKILL)
+
+
 def neutral_sentences() -> list[str]:
     """Return the neutral sentences used as all-zero training rows."""
     identities = [template.format(term) for template, term in product(_NEUTRAL_TEMPLATES, IDENTITIES)]
-    return identities + list(_CHAT)
+    return identities + chat_sentences()

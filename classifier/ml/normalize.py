@@ -50,6 +50,7 @@ _EDGE_PUNCT = "!|*€£"
 # Single letters split by punctuation ("f.u.c.k", "i-d-i-o-t", "a.s.s") or, four or more, by spaces
 # ("f u c k"; chat's "u r a" stays three words). Spaces are joined after punctuation became spaces.
 _DOTTED = re.compile(r"(?<![a-z])[a-z](?:[.\-_*+~](?=[a-z](?:[^a-z]|$))[a-z]){2,}(?![a-z])")
+_DOTTED_TRIGGER = re.compile(r"[a-z][.\-_*+~][a-z]")
 _SPACED = re.compile(r"(?<![a-z])[a-z](?: [a-z](?![a-z])){3,}")
 _REPEAT = re.compile(r"(.)\1{2,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -87,7 +88,7 @@ def _unspace(match: re.Match[str]) -> str:
 
 def normalize(text: str) -> str:
     """Return the canonical form of ``text`` that the model's features are built from."""
-    text = _fold(_CONTROL.sub(" ", text))
+    text = _fold(text if text.isprintable() else _CONTROL.sub(" ", text))
     # Each step runs only when its trigger character is there: most messages need few of them.
     if "&" in text:
         text = _ENTITY.sub(" ", text)
@@ -99,7 +100,8 @@ def normalize(text: str) -> str:
         text = text.replace("’", "'").replace("`", "'")
         text = _CONTRACTION.sub(lambda m: _CONTRACTIONS[m.group(0)], text)
     text = _LEET_TOKEN.sub(_unleet, text)
-    text = _DOTTED.sub(_unspace, text)
+    if _DOTTED_TRIGGER.search(text):
+        text = _DOTTED.sub(_unspace, text)
     text = _NON_WORD.sub(" ", text)
     text = _SPACED.sub(_unspace, text)
     return _REPEAT.sub(r"\1\1", text).strip()

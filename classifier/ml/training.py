@@ -15,39 +15,19 @@ import numpy as np
 import scipy
 import scipy.sparse as sp
 import sklearn
-from joblib import Parallel, delayed
-from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from . import LABELS
 from .augment import neutral_sentences
 from .bias import BANTER, identity_sentences
 from .card import render_card
 from .data import UNKNOWN, Dataset, load_dataset
+from .fitting import CV_FOLDS, REFERENCE_RATES, TARGET_PRECISION, Progress, fit_labels
 from .model import FORMAT_VERSION, ToxicityModel, file_sha256, sidecar_path
 from .normalize import NORMALIZER_VERSION, normalize
 from .obfuscate import obfuscate
 
-Progress = Callable[[str], None]
-
-# How often each label occurs in Jigsaw's full training set (159,571 Wikipedia talk comments). The sources
-# here over-represent toxic text, so probabilities are calibrated to these base rates instead: a score
-# reads as the chance that an ordinary comment carries the label.
-REFERENCE_RATES = {
-    "toxic": 0.0958,
-    "severe_toxic": 0.0100,
-    "obscene": 0.0529,
-    "threat": 0.0030,
-    "insult": 0.0494,
-    "identity_hate": 0.0088,
-}
-# Thresholds are the lowest score at which out-of-fold precision (at the base rate) reaches this;
-# the F1-best score where it never does.
-TARGET_PRECISION = 0.9
-CV_FOLDS = 3
 # Weight of each hand-written neutral sentence (augment.py) relative to a labelled row.
 AUGMENT_WEIGHT = 3.0
 # Weight of a source's rows (1 when not named). HatEval collected its tweets by keywords about immigrants
@@ -99,91 +79,6 @@ def _sample(ds: Dataset, size: int, seed: int) -> Dataset:
     for i in keep:
         out.add(ds.texts[i], ds.labels[i], ds.sources[i], ds.is_validation[i])
     return out
-
-
-def _fit_one(
-    x: sp.csr_matrix, y: np.ndarray, weight: np.ndarray, c: float, seed: int
-) -> tuple[np.ndarray, float]:
-    clf = LogisticRegression(C=c, solver="liblinear", random_state=seed)
-    clf.fit(x, y, sample_weight=weight)
-    return clf.coef_.ravel().astype(np.float64), float(clf.intercept_[0])
-
-
-def _prior_weights(y: np.ndarray, rate: float) -> np.ndarray:
-    """Weight rows so that positives make up ``rate`` of the total weight."""
-    share = y.mean()
-    return np.where(y == 1, rate / share, (1 - rate) / (1 - share))
-
-
-def _platt(decision: np.ndarray, y: np.ndarray, rate: float) -> tuple[float, float]:
-    """Fit p = sigmoid(a * decision + b) on out-of-fold decision values, at the base rate ``rate``."""
-    clf = LogisticRegression(C=1e6, solver="lbfgs")
-    clf.fit(decision.reshape(-1, 1), y, sample_weight=_prior_weights(y, rate))
-    return float(clf.coef_[0, 0]), float(clf.intercept_[0])
-
-
-def _threshold(y: np.ndarray, proba: np.ndarray, rate: float) -> float:
-    precision, recall, cuts = precision_recall_curve(y, proba, sample_weight=_prior_weights(y, rate))
-    precision, recall = precision[:-1], recall[:-1]
-    reaching = np.flatnonzero(precision >= TARGET_PRECISION)
-    if reaching.size:
-        return float(np.clip(cuts[reaching[0]], 0.05, 0.95))
-    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-    return float(np.clip(cuts[int(np.argmax(f1))], 0.05, 0.95))
-
-
-def _usable(y: np.ndarray) -> bool:
-    return y.size > 0 and min(int(y.sum()), int((1 - y).sum())) >= CV_FOLDS
-
-
-def _fit_labels(
-    x: sp.csr_matrix, y: np.ndarray, weight: np.ndarray, config: TrainConfig, progress: Progress
-) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """Fit, calibrate and pick a threshold for every label; ``weight`` is each row's sample weight.
-
-    Return the coefficients (features, 6), the intercepts and the thresholds.
-    """
-    n_features = x.shape[1]
-    coef = np.zeros((n_features, len(LABELS)))
-    intercept = np.zeros(len(LABELS))
-    thresholds = {label: 0.5 for label in LABELS}
-    tasks = []
-    plans: dict[int, tuple[np.ndarray, list[np.ndarray]]] = {}
-    for j, label in enumerate(LABELS):
-        rows = np.flatnonzero(y[:, j] != UNKNOWN)
-        target = y[rows, j].astype(np.int64)
-        if not _usable(target):
-            prior = (target.sum() + 1) / (target.size + 2)
-            intercept[j] = np.log(prior / (1 - prior))
-            progress(f"{label}: too few examples of both classes, scored by its prior {prior:.3f}")
-            continue
-        folds = StratifiedKFold(CV_FOLDS, shuffle=True, random_state=config.seed).split(rows, target)
-        held_out: list[np.ndarray] = []
-        for fit_idx, held_idx in folds:
-            tasks.append((j, len(held_out), rows[fit_idx], target[fit_idx]))
-            held_out.append(held_idx)
-        tasks.append((j, -1, rows, target))
-        plans[j] = (target, held_out)
-    progress(f"fitting {len(tasks)} logistic regressions on {x.shape[0]} rows x {n_features} features")
-    results = Parallel(n_jobs=config.n_jobs, prefer="threads")(
-        delayed(_fit_one)(x[rows], target, weight[rows], config.c, config.seed)
-        for _, _, rows, target in tasks
-    )
-    fitted: dict[tuple[int, int], tuple[np.ndarray, float]] = {
-        (j, fold): result for (j, fold, _, _), result in zip(tasks, results, strict=True)
-    }
-    for j, (target, held_out) in plans.items():
-        rows = np.flatnonzero(y[:, j] != UNKNOWN)
-        decision = np.zeros(rows.size)
-        for fold, held_idx in enumerate(held_out):
-            w, b = fitted[(j, fold)]
-            decision[held_idx] = x[rows[held_idx]] @ w + b
-        a, c = _platt(decision, target, REFERENCE_RATES[LABELS[j]])
-        w, b = fitted[(j, -1)]
-        coef[:, j] = a * w
-        intercept[j] = a * b + c
-        thresholds[LABELS[j]] = _threshold(target, expit(a * decision + c), REFERENCE_RATES[LABELS[j]])
-    return coef, intercept, thresholds
 
 
 def _label_metrics(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, Any]:
@@ -297,9 +192,22 @@ def train(
     y_fit = np.vstack([y[train_idx], np.zeros((len(neutral), len(LABELS)), dtype=y.dtype)])
     source_weight = [SOURCE_WEIGHTS.get(ds.sources[i], 1.0) for i in train_idx]
     weight = np.r_[source_weight, np.full(len(neutral), AUGMENT_WEIGHT)]
-    coef, intercept, thresholds = _fit_labels(x_fit, y_fit, weight, config, progress)
+    coef, intercept, thresholds = fit_labels(
+        x_fit, y_fit, weight, c=config.c, seed=config.seed, n_jobs=config.n_jobs, progress=progress
+    )
     files = dict(sorted(ds.files.items()))
-    identity = json.dumps([files, asdict(config), NORMALIZER_VERSION, sklearn.__version__], sort_keys=True)
+    # Everything that shapes the model names its version: the data, the settings and the training recipe.
+    recipe = {
+        "neutral_sentences": hashlib.sha256("\n".join(neutral).encode()).hexdigest(),
+        "augment_weight": AUGMENT_WEIGHT,
+        "source_weights": SOURCE_WEIGHTS,
+        "reference_rates": REFERENCE_RATES,
+        "target_precision": TARGET_PRECISION,
+        "cv_folds": CV_FOLDS,
+    }
+    identity = json.dumps(
+        [files, asdict(config), NORMALIZER_VERSION, sklearn.__version__, recipe], sort_keys=True
+    )
     version = "tox-" + hashlib.sha256(identity.encode()).hexdigest()[:12]
     model = ToxicityModel(word, char, coef, intercept, version)
     val_texts = [ds.texts[i] for i in val_idx]

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from .ml import LABELS
+from .rollup import rollup_triggers_install
 
 TRIGGER = "classifier_prediction_first_revision"
 _TABLES = {"classifier_prediction", "classifier_scorerevision"}
@@ -49,5 +50,6 @@ def revision_trigger_install(*, using: str = DEFAULT_DB_ALIAS) -> bool:
 
 
 def install_after_migrate(*, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
-    """``post_migrate`` receiver."""
+    """``post_migrate`` receiver: the revision trigger and the dashboard summary's triggers."""
     revision_trigger_install(using=using)
+    rollup_triggers_install(using=using)

@@ -297,17 +297,22 @@ def load_cached(path: Path) -> LoadedModel:
     When the artefact and its sidecar disagree while one of them is being replaced (a retrained model
     being installed), wait up to ``REPLACE_WAIT_SECONDS`` for the pair to agree again.
     """
-    deadline = time.monotonic() + REPLACE_WAIT_SECONDS
+    deadline, stamps = None, None
     while True:
-        stamps = _stamps(path)
-        if stamps[0] is None:
-            raise ModelError("missing", f"The model file {path} does not exist.")
         try:
-            return _load_cached(str(path), *stamps[0])
+            stat = path.stat()  # the only system call when the model is loaded already
+        except OSError as exc:
+            raise ModelError("missing", f"The model file {path} does not exist.") from exc
+        try:
+            return _load_cached(str(path), stat.st_mtime_ns, stat.st_size)
         except ModelError as exc:
-            if exc.kind not in {"corrupt", "tampered"} or time.monotonic() >= deadline:
+            if exc.kind not in {"corrupt", "tampered"} or (deadline and time.monotonic() >= deadline):
                 raise
+            if deadline is None:  # note both files, then try once more at once
+                deadline, stamps = time.monotonic() + REPLACE_WAIT_SECONDS, _stamps(path)
+                continue
             while _stamps(path) == stamps:  # nothing is being replaced: the pair really disagrees
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(_REPLACE_POLL_SECONDS)
+            stamps = _stamps(path)

@@ -1,19 +1,29 @@
 """Benchmark ``manage.py reclassify`` against the pure model scoring rate, on SQLite and PostgreSQL.
 
-Seeds N rows (``seed_predictions``) into a temporary SQLite file and a temporary PostgreSQL database, then
-times ``reclassify --force`` on each in a fresh process and prints rows/s, the ratio to the pure scoring rate
-on the same texts, and the peak resident memory of the reclassify process.
-Run: .venv/bin/python bench/bench_reclassify.py --rows 100000 [--postgres-url URL | --no-postgres]
+For each row count and database: a fresh database (a file in a temporary folder; a temporary PostgreSQL
+database, dropped afterwards) gets 50,000 scored messages (``seed_predictions``), copied set-based up to N
+rows (texts repeat every 50,000, as ``seed_predictions`` would repeat them). Then, one right after the other,
+the pure model scoring rate on the same texts in ``--workers`` processes (and in one), and
+``reclassify --force --workers N`` in a fresh process. Prints rows/s, the ratio to both scoring rates, and
+the peak resident memory of the reclassify process and of its largest worker.
+Run: .venv/bin/python bench/bench_reclassify.py --rows 100000 1000000 [--workers 2] [--postgres-url URL]
 """
 
 import argparse
 import itertools
 import json
+import multiprocessing
 import os
+import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,38 +37,79 @@ import psycopg  # noqa: E402
 
 django.setup()
 
+from classifier.ml import LABELS  # noqa: E402
 from classifier.ml.model import load  # noqa: E402
 from classifier.seeding import seed_texts  # noqa: E402
 
 MODEL = ROOT / "ml_models" / "toxsite.joblib"
 DATA = ROOT.parent / "shared" / "data"
+POOL = 50_000
+PURE_ROWS = 200_000  # rows scored by the pure-rate measurement (all processes together)
 
-# Runs reclassify in a fresh process; prints its seconds, rows re-scored and peak RSS (kB) as JSON.
+# Runs reclassify in a fresh process; prints as JSON its seconds, summary, peak RSS (kB, its own and its
+# largest child's) and the CPU seconds of reclassify (its own and its workers').
 _RECLASSIFY = """
-import io, json, sys, time
+import io, json, resource, sys, time
 import django
 django.setup()
 from django.core.management import call_command
 from classifier.scoring import current_model
 current_model()
+def cpu():
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, children.ru_maxrss
+cpu_before = cpu()[0]
 started = time.perf_counter()
 out = io.StringIO()
-call_command("reclassify", force=True, chunk_size=int(sys.argv[1]), stdout=out, stderr=io.StringIO())
+call_command("reclassify", force=True, chunk_size=int(sys.argv[1]), workers=int(sys.argv[2]), stdout=out,
+             stderr=io.StringIO())
 seconds = time.perf_counter() - started
 peak = int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1])
-print(json.dumps({"seconds": seconds, "summary": out.getvalue().splitlines()[0], "peak_kb": peak}))
+cpu_after, child_peak = cpu()
+print(json.dumps({"seconds": seconds, "summary": out.getvalue().splitlines()[0], "peak_kb": peak,
+                  "child_peak_kb": child_peak, "cpu_seconds": cpu_after - cpu_before}))
 """
 
+_OTHER_COLUMNS = "flagged model_version source channel author external_id created_at status blocked_label"
+_COPIED = ", ".join(["text", *LABELS, *_OTHER_COLUMNS.split()])
 
-def pure_rate(rows: int, chunk_size: int) -> float:
-    """Return rows/s of the model alone over ``rows`` texts cycled from the data, ``chunk_size`` at a time."""
-    model = load(MODEL).model
-    texts = list(itertools.islice(itertools.cycle(seed_texts(data_dir=DATA)), rows))
-    model.predict_proba(texts[:chunk_size])
-    started = time.perf_counter()
-    for start in range(0, rows, chunk_size):
-        model.predict_proba(texts[start : start + chunk_size])
-    return rows / (time.perf_counter() - started)
+
+_loaded: list = []  # the model, loaded once in this process; forked processes share it like reclassify's
+
+
+def _score_share(texts: list[str], chunk_size: int) -> None:
+    for start in range(0, len(texts), chunk_size):
+        _loaded[0].predict_proba(texts[start : start + chunk_size])
+
+
+def _cpu_seconds() -> float:
+    """Return the CPU seconds of this process and of its children that have ended."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def pure_rate(texts: list[str], chunk_size: int, processes: int) -> tuple[float, float]:
+    """Return rows/s and CPU seconds per row of the model alone over ``texts``, ``chunk_size`` at a time, in
+    ``processes`` processes.
+
+    The model is loaded and warmed before the clock starts; each process scores an equal share.
+    """
+    if not _loaded:
+        _loaded.append(load(MODEL).model)
+    _loaded[0].predict_proba(texts[:chunk_size])
+    share = len(texts) // processes
+    cpu, started = _cpu_seconds(), time.perf_counter()
+    if processes == 1:
+        _score_share(texts, chunk_size)
+    else:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            pool.starmap(
+                _score_share, [(texts[k * share : (k + 1) * share], chunk_size) for k in range(processes)]
+            )
+            pool.close()
+            pool.join()  # ended and waited for: their CPU time is counted
+    seconds = time.perf_counter() - started
+    return share * processes / seconds, (_cpu_seconds() - cpu) / (share * processes)
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
@@ -67,61 +118,161 @@ def _manage(env: dict[str, str], *args: str) -> str:
     ).stdout
 
 
-def run_on(env: dict[str, str], rows: int, chunk_size: int) -> dict:
-    """Migrate, seed ``rows`` and reclassify them all in the database ``env`` names."""
-    _manage(env, "migrate", "--no-input", "--verbosity", "0")
+def _grow(execute: Callable[[str], None], rows: int) -> None:
+    """Copy the stored messages (the trigger adds their first revisions) until there are ``rows``."""
+    have = min(rows, POOL)
+    while have < rows:
+        more = min(have, rows - have)
+        execute(
+            f"INSERT INTO classifier_prediction ({_COPIED}) SELECT {_COPIED} FROM classifier_prediction "
+            f"ORDER BY id LIMIT {more}"
+        )
+        have += more
+
+
+@dataclass
+class Database:
+    env: dict[str, str]
+    execute: Callable[[str], None]
+    name: str = ""
+    admin_url: str | None = None  # PostgreSQL: where to watch the server's processes from
+
+
+@contextmanager
+def database(kind: str, base: dict[str, str], postgres_url: str) -> Iterator[Database]:
+    """Yield a fresh database of ``kind``: its environment and a function that runs SQL in it."""
+    if kind == "SQLite":
+        with tempfile.TemporaryDirectory() as tmp:
+
+            def execute_sqlite(sql: str) -> None:
+                with sqlite3.connect(Path(tmp) / "db.sqlite3") as conn:
+                    conn.execute(sql)
+
+            yield Database({**base, "TOXSITE_DATA_DIR": tmp}, execute_sqlite)
+        return
+    name = f"toxsite_bench_{os.getpid()}"
+    url = postgres_url.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+
+        def execute_postgres(sql: str) -> None:
+            with psycopg.connect(url) as conn:
+                conn.execute(sql)
+
+        yield Database({**base, "DATABASE_URL": url}, execute_postgres, name, postgres_url)
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class BackendCpu:
+    """Sum the CPU seconds of the PostgreSQL server processes serving database ``name`` while it is used.
+
+    The server runs on this machine; its processes are sampled every 0.2 s (a process's last 0.2 s may be
+    missed when it exits).
+    """
+
+    def __init__(self, admin_url: str | None, name: str) -> None:
+        self.admin_url, self.name = admin_url, name
+        self.seconds: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        assert self.admin_url
+        tick = os.sysconf("SC_CLK_TCK")
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            while not self.stop.wait(0.2):
+                pids = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [self.name],
+                ).fetchall()
+                for (pid,) in pids:
+                    try:
+                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    self.seconds[pid] = (int(fields[11]) + int(fields[12])) / tick
+
+    def __enter__(self) -> "BackendCpu":
+        if self.admin_url:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.admin_url:
+            self.thread.join()
+
+    @property
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+
+def run_on(kind: str, db: Database, rows: int, args: argparse.Namespace, texts: list[str]) -> None:
+    """Seed ``rows`` messages, measure the pure scoring rates, reclassify them all, print the figures."""
+    _manage(db.env, "migrate", "--no-input", "--verbosity", "0")
     started = time.perf_counter()
-    _manage(env, "seed_predictions", str(rows), "--data-dir", str(DATA), "--verbosity", "0")
+    _manage(db.env, "seed_predictions", str(min(rows, POOL)), "--data-dir", str(DATA), "--verbosity", "0")
+    _grow(db.execute, rows)
     seeded = time.perf_counter() - started
-    out = subprocess.run(
-        [sys.executable, "-c", _RECLASSIFY, str(chunk_size)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    pure_texts = list(itertools.islice(itertools.cycle(texts), min(rows, PURE_ROWS)))
+    pure_1, _ = pure_rate(pure_texts, args.chunk_size, 1)
+    pure_before, cpu_before = pure_rate(pure_texts, args.chunk_size, args.workers)
+    with BackendCpu(db.admin_url, db.name) as server:
+        out = subprocess.run(
+            [sys.executable, "-c", _RECLASSIFY, str(args.chunk_size), str(args.workers)],
+            cwd=ROOT,
+            env=db.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    pure_after, cpu_after = pure_rate(pure_texts, args.chunk_size, args.workers)  # the load may have changed
+    pure_n, pure_cpu = (pure_before + pure_after) / 2, (cpu_before + cpu_after) / 2
     result = json.loads(out.strip().splitlines()[-1])
-    result["seed_rows_per_s"] = rows / seeded
-    return result
+    if f"Scanned {rows} rows" not in result["summary"] or f"re-scored {rows} " not in result["summary"]:
+        raise SystemExit(f"{kind}: reclassify did not re-score every row: {result['summary']}")
+    rate = rows / result["seconds"]
+    n = args.workers
+    client_cpu, server_cpu = result["cpu_seconds"] / rows, server.total / rows
+    print(
+        f"{kind}, {rows:,} rows (seeded in {seeded:.0f} s)\n"
+        f"  pure scoring: {pure_n:,.0f} rows/s in {n} processes (before {pure_before:,.0f}, "
+        f"after {pure_after:,.0f}), {pure_cpu * 1e6:.0f} us CPU per row; {pure_1:,.0f} rows/s in 1\n"
+        f"  reclassify --force --workers {n}: {result['seconds']:.1f} s = {rate:,.0f} rows/s = "
+        f"{rate / pure_n:.2f}x the {n}-process rate ({rate / pure_1:.2f}x the 1-process rate)\n"
+        f"  CPU per row: {client_cpu * 1e6:.0f} us in reclassify's processes + {server_cpu * 1e6:.0f} us in "
+        f"the database server = {pure_cpu / (client_cpu + server_cpu):.2f}x the scoring rate per CPU\n"
+        f"  peak RSS: {result['peak_kb'] / 1024:,.0f} MiB, "
+        f"largest worker {result['child_peak_kb'] / 1024:,.0f} MiB",
+        flush=True,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--chunk-size", type=int, default=2000)
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "TOXSITE_", "DJANGO_"))}
     base.update(DJANGO_SETTINGS_MODULE="toxsite.settings", SECRET_KEY="bench", MODEL_PATH=str(MODEL))
-
-    pure = pure_rate(min(args.rows, 200_000), args.chunk_size)
-    print(f"pure model scoring: {pure:,.0f} rows/s (chunks of {args.chunk_size})")
-    targets: list[tuple[str, dict[str, str]]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        targets.append(("SQLite", {**base, "TOXSITE_DATA_DIR": tmp}))
-        name = f"toxsite_bench_{os.getpid()}"
-        if not args.no_postgres:
-            with psycopg.connect(args.postgres_url, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{name}"')
-            targets.append(
-                ("PostgreSQL", {**base, "DATABASE_URL": args.postgres_url.rsplit("/", 1)[0] + "/" + name})
-            )
-        try:
-            for label, env in targets:
-                result = run_on(env, args.rows, args.chunk_size)
-                rate = args.rows / result["seconds"]
-                print(
-                    f"{label}: seeded {result['seed_rows_per_s']:,.0f} rows/s; "
-                    f"reclassify {args.rows:,} rows in "
-                    f"{result['seconds']:.1f} s = {rate:,.0f} rows/s ({rate / pure:.0%} of pure scoring); "
-                    f"peak RSS {result['peak_kb'] / 1024:,.0f} MiB"
-                )
-        finally:
-            if not args.no_postgres:
-                with psycopg.connect(args.postgres_url, autocommit=True) as admin:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    kinds = [kind for kind, off in (("SQLite", args.no_sqlite), ("PostgreSQL", args.no_postgres)) if not off]
+    texts = seed_texts(data_dir=DATA)
+    print(
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; chunks of {args.chunk_size}",
+        flush=True,
+    )
+    for rows in args.rows:
+        for kind in kinds:
+            with database(kind, base, args.postgres_url) as db:
+                run_on(kind, db, rows, args, texts)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .ml import LABELS
-from .models import Prediction, ReclassifyRun, RevisionCause
-from .moderation import revisions_copy
+from .models import Prediction, ReclassifyRun
 from .scoring import current_model
 from .services import RescoreReport, chunk_rescore, scores_write
 
@@ -91,6 +90,18 @@ def _chunks(
             limit -= len(chunk)
 
 
+def planner_statistics_refresh() -> None:
+    """On PostgreSQL, refresh the planner's statistics of the messages before paging through them.
+
+    Right after a bulk load the table has none, or ones from when it was small; the planner then reads each
+    chunk by scanning and sorting the whole table instead of walking the primary key from ``last_id``.
+    ANALYZE reads a sample of fixed size, whatever the size of the table.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(Prediction._meta.db_table)}")
+
+
 def reclassify_runs_start(
     *, filters: ReclassifyFilters, resume: bool, workers: int = 1
 ) -> list[ReclassifyRun]:
@@ -158,6 +169,7 @@ def reclassify_dry_run(
 ) -> RescoreReport:
     """Report what a run with ``filters`` would change, per label; write nothing."""
     report = RescoreReport()
+    planner_statistics_refresh()
     rows = reclassify_candidates(filters=filters, version=current_model().version)
     for chunk in _chunks(rows, after=0, chunk_size=chunk_size, limit=filters.limit):
         chunk_rescore(chunk, report)
@@ -184,7 +196,6 @@ def reclassify_run_execute(
         report.rescored += len(writes)
         with transaction.atomic():
             scores_write(writes)
-            revisions_copy(ids=ids, cause=RevisionCause.RECLASSIFIED)
             run.last_id = ids[-1]
             run.scanned, run.rescored = report.scanned, report.rescored
             run.newly_flagged, run.newly_unflagged = report.newly_flagged, report.newly_unflagged
@@ -228,7 +239,6 @@ def _claim_and_execute(
             report = _report_of(run)
             ids, writes = chunk_rescore(chunk, report)
             scores_write(writes)
-            revisions_copy(ids=ids, cause=RevisionCause.RECLASSIFIED)
             run.last_id = ids[-1]
             run.scanned, run.rescored = report.scanned, report.rescored + len(writes)
             run.newly_flagged, run.newly_unflagged = report.newly_flagged, report.newly_unflagged
@@ -275,6 +285,7 @@ def reclassify_runs_execute(
     copy-on-write) after this process closes its database connections, so each opens its own; progress is
     read from the runs' committed totals.
     """
+    planner_statistics_refresh()
     if connection.vendor == "postgresql" and workers <= 1:
         return _claim_and_execute(pks=[run.pk for run in runs], chunk_size=chunk_size, on_chunk=on_chunk)
     if workers <= 1 or len(runs) == 1:

@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .ml import LABELS
-from .models import Feedback, Prediction, RevisionCause, Source
+from .models import Feedback, Prediction, RevisionCause, ScoreRevision, Source
 from .moderation import revisions_copy
 from .scoring import score_texts, threshold_vector
 from .selectors import prediction_chunks
@@ -162,25 +162,54 @@ _COLUMNS = (*LABELS, "flagged", "model_version", "blocked_label")
 ScoreRow = tuple[float, float, float, float, float, float, bool, str, str, int]
 
 
-def scores_write(rows: list[ScoreRow]) -> None:
-    """Write (six scores, flagged, model_version, blocked_label, id) tuples with one set-based statement."""
-    table = connection.ops.quote_name(Prediction._meta.db_table)
-    with connection.cursor() as cursor:
+def scores_write(rows: list[ScoreRow], *, cause: RevisionCause = RevisionCause.RECLASSIFIED) -> None:
+    """Write (six scores, flagged, model_version, blocked_label, id) tuples of one keyset chunk and record a
+    revision of each, set-based, in the caller's transaction (or one of its own).
+
+    On PostgreSQL the rows are COPYed into a temporary table and one statement updates the messages and
+    inserts their revisions from the updated rows; on SQLite one ``executemany`` UPDATE, then one INSERT ...
+    SELECT of the revisions.
+    """
+    if not rows:
+        return
+    with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
-            casts = ", ".join(
-                ["%s::double precision"] * len(LABELS)
-                + ["%s::boolean", "%s::varchar", "%s::varchar", "%s::bigint"]
-            )
-            values = ", ".join([f"({casts})"] * len(rows))
-            assign = ", ".join(f"{col} = v.{col}" for col in _COLUMNS)
-            cursor.execute(
-                f"UPDATE {table} AS t SET {assign} FROM (VALUES {values}) AS v({', '.join(_COLUMNS)}, id) "
-                "WHERE t.id = v.id",
-                [value for row in rows for value in row],
-            )
+            _scores_write_postgresql(rows, cause)
         else:
             assign = ", ".join(f"{col} = %s" for col in _COLUMNS)
-            cursor.executemany(f"UPDATE {table} SET {assign} WHERE id = %s", rows)
+            table = connection.ops.quote_name(Prediction._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.executemany(f"UPDATE {table} SET {assign} WHERE id = %s", rows)
+            revisions_copy(ids=[row[-1] for row in rows], cause=cause)
+
+
+_STAGING = "rescore_chunk"
+
+
+def _scores_write_postgresql(rows: list[ScoreRow], cause: RevisionCause) -> None:
+    quote = connection.ops.quote_name
+    table, revisions = quote(Prediction._meta.db_table), quote(ScoreRevision._meta.db_table)
+    types = ["double precision"] * len(LABELS) + ["boolean", "varchar", "varchar", "bigint"]
+    columns = ", ".join(f"{col} {kind}" for col, kind in zip((*_COLUMNS, "id"), types, strict=True))
+    assign = ", ".join(f"{col} = c.{col}" for col in _COLUMNS)
+    scores = ", ".join(LABELS)
+    ids = [row[-1] for row in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {_STAGING} ({columns})")  # a rollback drops it too
+        with cursor.cursor.copy(f"COPY {_STAGING} FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        # The id range lets the planner read the chunk's messages by primary key: the staging table has no
+        # statistics, and without the range it may hash-join against a scan of the whole table.
+        cursor.execute(
+            f"WITH written AS (UPDATE {table} AS p SET {assign} FROM {_STAGING} AS c "
+            "WHERE p.id = c.id AND p.id BETWEEN %s AND %s "
+            f"RETURNING p.id, {', '.join(f'p.{label}' for label in LABELS)}, p.flagged, p.model_version) "
+            f"INSERT INTO {revisions} (prediction_id, {scores}, flagged, model_version, created_at, cause) "
+            f"SELECT id, {scores}, flagged, model_version, %s, %s FROM written",
+            [min(ids), max(ids), timezone.now(), cause.value],
+        )
+        cursor.execute(f"DROP TABLE {_STAGING}")
 
 
 def predictions_rescore(
@@ -194,9 +223,7 @@ def predictions_rescore(
     for chunk in prediction_chunks(chunk_size=chunk_size):
         ids, rows = chunk_rescore(chunk, report)
         if not dry_run:
-            with transaction.atomic():
-                scores_write(rows)
-                revisions_copy(ids=ids, cause=RevisionCause.RECLASSIFIED)
+            scores_write(rows)
             report.rescored += len(rows)
         if on_chunk:
             on_chunk(len(ids))

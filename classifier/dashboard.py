@@ -227,6 +227,7 @@ def model_versions() -> list[dict[str, object]]:
             "last_seen": newest[row["model_version"]],
         }
         for row in versions
+        if row["model_version"] in newest  # the summary and the messages agree, unless edited by hand
     ]
     rows.sort(key=lambda row: (row["last_seen"], row["model_version"]), reverse=True)
     return [{**row, "last_seen": row["last_seen"].isoformat()} for row in rows]

@@ -173,7 +173,10 @@ def threshold_set(*, label: str, value: float, user: User) -> ThresholdChange:
     if not 0.0 <= value <= 1.0:
         raise ValidationError("A threshold is a number from 0 to 1.")
     with transaction.atomic():
-        limits = thresholds()
+        # The policy as stored now, locked: never the cached copy, which may not hold another process's
+        # change of the last second, so the re-flag and the audit start from what the database says.
+        stored = dict(ThresholdPolicy.objects.select_for_update().values_list("label", "value"))
+        limits = thresholds(policy=stored)
         old = limits[label]
         ThresholdPolicy.objects.update_or_create(
             label=label, defaults={"value": value, "updated_by": user, "updated_at": timezone.now()}

@@ -4,13 +4,14 @@ Every statement that inserts, re-scores, re-flags or deletes messages updates th
 transaction, whoever runs it (the app, ``reclassify``'s raw UPDATE, a threshold change, plain SQL). On
 SQLite row triggers do it; on PostgreSQL statement triggers with transition tables add up each statement's
 changes first, so a chunk of 2,000 re-scored messages costs one upsert per quarter hour it touches, written in
-slot order (concurrent writers lock summary rows in the same order). Like the revision trigger they are
-(re)installed after every ``migrate`` and ``flush``.
+slot order (concurrent writers lock summary rows in the same order). Migration 0008 installs them in the same
+transaction that fills the summary; like the revision trigger they are reinstalled after every ``migrate``
+and ``flush``, each time in one transaction.
 """
 
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from .ml import LABELS
 from .models_rollup import BUCKET_COLUMNS, BUCKETS, SLOT_MINUTES, DashboardRollup, bucket_column, bucket_sql
@@ -145,16 +146,32 @@ def _install_sqlite(cursor: Any) -> None:
 
 
 def rollup_triggers_install(*, using: str = DEFAULT_DB_ALIAS) -> bool:
-    """Install the summary triggers if both tables exist; return whether they did. Idempotent."""
+    """Install the summary triggers if both tables exist; return whether they did. Idempotent.
+
+    One transaction: a write committed while a trigger is being replaced is never left out of the summary.
+    """
     connection = connections[using]
     if not set(connection.introspection.table_names()) >= {PREDICTION, ROLLUP}:
         return False
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=using), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             _install_postgres(cursor)
         else:
             _install_sqlite(cursor)
     return True
+
+
+def rollup_triggers_drop(*, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Remove the summary triggers (and their PostgreSQL functions): unmigrating the summary needs it."""
+    connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        for operation in ("insert", "update", "delete"):
+            name = f"{_PREFIX}_{operation}"
+            if connection.vendor == "postgresql":
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {PREDICTION}")
+                cursor.execute(f"DROP FUNCTION IF EXISTS {name}()")
+            else:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
 def rollup_rebuild(*, using: str = DEFAULT_DB_ALIAS) -> None:

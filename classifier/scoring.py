@@ -79,9 +79,12 @@ def threshold_policy_changed() -> None:
         )
 
 
-def thresholds(model: LoadedModel | None = None) -> dict[str, float]:
-    """Return the threshold of each label: the moderators' policy, else the settings', else the model's."""
-    configured = {**settings.THRESHOLDS, **threshold_policy()}
+def thresholds(model: LoadedModel | None = None, policy: dict[str, float] | None = None) -> dict[str, float]:
+    """Return the threshold of each label: the moderators' policy, else the settings', else the model's.
+
+    ``policy`` replaces the cached policy (a writer passes the one it read in its transaction).
+    """
+    configured = {**settings.THRESHOLDS, **(threshold_policy() if policy is None else policy)}
     if model is None and all(label in configured for label in LABELS):
         return {label: configured[label] for label in LABELS}  # no need to load the model
     recommended = (model or current_model()).thresholds

@@ -93,7 +93,8 @@ def _insert(predictions: list[Prediction]) -> None:
                 )
             ]  # fmt: skip
             cursor.execute(f"{into}{', '.join([placeholders] * len(part))} RETURNING {quote('id')}", params)
-            for prediction, (pk,) in zip(part, cursor.fetchall(), strict=True):
+            # Ids are handed out in VALUES order; RETURNING's row order is not promised, so sort them.
+            for prediction, pk in zip(part, sorted(pk for (pk,) in cursor.fetchall()), strict=True):
                 prediction.pk = pk
                 prediction._state.adding = False
                 prediction._state.db = connection.alias

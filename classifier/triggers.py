@@ -7,7 +7,7 @@ table, dropping its triggers, whenever a later migration alters it.
 
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from .ml import LABELS
 from .rollup import rollup_triggers_install
@@ -30,7 +30,7 @@ def revision_trigger_install(*, using: str = DEFAULT_DB_ALIAS) -> bool:
     connection = connections[using]
     if not set(connection.introspection.table_names()) >= _TABLES:
         return False
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=using), connection.cursor() as cursor:  # no write between DROP and CREATE
         if connection.vendor == "postgresql":
             cursor.execute(
                 f"CREATE OR REPLACE FUNCTION {TRIGGER}() RETURNS trigger LANGUAGE plpgsql AS $$ "

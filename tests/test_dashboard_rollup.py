@@ -159,9 +159,7 @@ def test_figures_follow_a_set_based_rescore_that_moves_scores_flags_and_versions
     for prediction in stored[::2]:  # half of them: new scores, flags and a new model version
         s = [rng.choice(EDGY) for _ in LABELS]
         rows.append((s[0], s[1], s[2], s[3], s[4], s[5], max(s) >= 0.47, "v2", "", prediction.pk))
-    scores_write(
-        rows
-    )  # what reclassify runs: executemany on SQLite, UPDATE ... FROM (VALUES ...) on PostgreSQL
+    scores_write(rows)  # what reclassify runs: executemany on SQLite, COPY and one UPDATE on PostgreSQL
     assert Prediction.objects.filter(model_version="v2").count() == len(rows)
     _assert_dashboard_matches_the_rows(now, OFF_EDGE)
 

@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from classifier.ml import fast
 from classifier.ml.model import load
 
 CHAT = [
@@ -36,4 +37,12 @@ def test_empty_batch_gives_an_empty_array(model):
 @given(st.lists(st.text(max_size=80), min_size=1, max_size=8))
 @settings(max_examples=200, deadline=None)
 def test_fast_scores_equal_scikit_learn_scores_on_any_text(model, texts):
+    np.testing.assert_allclose(model.predict_proba(texts), model.predict_proba_reference(texts), atol=1e-5)
+
+
+@pytest.mark.parametrize("small_batch_features", [0, 10**9])
+def test_both_product_paths_equal_scikit_learn(model, monkeypatch, small_batch_features):
+    # 0: every batch takes scipy's sparse product; 10**9: every batch takes the numpy gather-and-sum.
+    monkeypatch.setattr(fast, "SMALL_BATCH_FEATURES", small_batch_features)
+    texts = [f"{text} {i}" for i in range(40) for text in CHAT]
     np.testing.assert_allclose(model.predict_proba(texts), model.predict_proba_reference(texts), atol=1e-5)

@@ -171,3 +171,10 @@ def test_a_damaged_model_that_nobody_replaces_fails_after_the_wait(model_copy, m
     with pytest.raises(ModelError, match="does not match"):
         load_cached(model_copy)
     assert 0.25 < time.monotonic() - started < 2.0
+    started = time.monotonic()
+    with pytest.raises(ModelError, match="does not match"):
+        load_cached(model_copy)  # the next request is told at once, without another load and wait
+    assert time.monotonic() - started < 0.1
+    data[-10] ^= 0xFF
+    model_copy.write_bytes(bytes(data))  # repaired: a new version of the file loads at once
+    assert load_cached(model_copy).version

@@ -38,7 +38,9 @@ def store(insult: float, **scores: float) -> Prediction:
 
 
 def test_changing_a_threshold_reflags_stored_messages_from_stored_scores(moderator, monkeypatch):
-    monkeypatch.setattr("classifier.moderation.thresholds", lambda: dict.fromkeys(LABELS, 0.5))
+    monkeypatch.setattr(
+        "classifier.moderation.thresholds", lambda policy: dict.fromkeys(LABELS, 0.5) | policy
+    )
     monkeypatch.setattr("classifier.scoring.thresholds", lambda: dict.fromkeys(LABELS, 0.5))
     low, mid, high = store(0.3), store(0.6), store(0.9)
     other = store(0.3, threat=0.95)  # flagged by another label: stays flagged
@@ -69,6 +71,17 @@ def test_changing_a_threshold_reflags_stored_messages_from_stored_scores(moderat
     mid.refresh_from_db()
     assert low.flagged and mid.flagged
     assert ThresholdChange.objects.count() == 2
+
+
+def test_a_change_starts_from_the_stored_policy_not_this_process_s_cached_copy(moderator, settings):
+    settings.THRESHOLDS = dict.fromkeys(LABELS, 0.9)
+    message = store(0.0, toxic=0.6)
+    assert not message.flagged and thresholds()["toxic"] == 0.9  # this process has cached the policy
+    ThresholdPolicy.objects.create(label="toxic", value=0.5)  # another process's change, not yet seen here
+    change = threshold_set(label="insult", value=0.8, user=moderator)
+    message.refresh_from_db()
+    assert message.flagged  # re-flagged with toxic at 0.5, as stored, not the cached 0.9
+    assert change.old_value == 0.9 and change.flags_changed == 1
 
 
 def test_new_messages_are_scored_with_the_policy_at_once(moderator):

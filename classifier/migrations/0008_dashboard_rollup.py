@@ -7,10 +7,19 @@ BUCKETS = 20
 
 
 def fill_rollup(apps: object, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    """Summarise the messages stored so far; the triggers (installed after migrate) keep it current."""
-    from classifier.rollup import rollup_rebuild
+    """Install the triggers and summarise the messages stored so far, in the migration's one transaction:
+    no message written meanwhile is left out."""
+    from classifier.rollup import rollup_rebuild, rollup_triggers_install
 
+    rollup_triggers_install(using=schema_editor.connection.alias)
     rollup_rebuild(using=schema_editor.connection.alias)
+
+
+def drop_rollup_triggers(apps: object, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    """Unmigrating: the triggers go before the summary table does, or every write would fail."""
+    from classifier.rollup import rollup_triggers_drop
+
+    rollup_triggers_drop(using=schema_editor.connection.alias)
 
 
 class Migration(migrations.Migration):
@@ -54,5 +63,5 @@ class Migration(migrations.Migration):
             )
             for label in LABELS
         ),
-        migrations.RunPython(fill_rollup, migrations.RunPython.noop, elidable=True),
+        migrations.RunPython(fill_rollup, drop_rollup_triggers, elidable=True),
     ]

@@ -279,6 +279,10 @@ REPLACE_WAIT_SECONDS = 1.0
 _REPLACE_POLL_SECONDS = 0.05
 
 
+# Per path: the artefact's (mtime, size), until when, and the error of a load that failed after the wait.
+_failures: dict[str, tuple[tuple[int, int], float, ModelError]] = {}
+
+
 def _stamps(path: Path) -> tuple[tuple[int, int] | None, ...]:
     """Return (mtime, size) of the artefact and of its sidecar, None for a missing one."""
     stamps: list[tuple[int, int] | None] = []
@@ -303,16 +307,21 @@ def load_cached(path: Path) -> LoadedModel:
             stat = path.stat()  # the only system call when the model is loaded already
         except OSError as exc:
             raise ModelError("missing", f"The model file {path} does not exist.") from exc
+        version = (stat.st_mtime_ns, stat.st_size)
+        known = _failures.get(str(path))
+        if known and known[0] == version and time.monotonic() < known[1]:
+            raise known[2]  # failed after the wait just now: not another load and wait for every request
         try:
-            return _load_cached(str(path), stat.st_mtime_ns, stat.st_size)
+            return _load_cached(str(path), *version)
         except ModelError as exc:
-            if exc.kind not in {"corrupt", "tampered"} or (deadline and time.monotonic() >= deadline):
+            if exc.kind not in {"corrupt", "tampered"}:
                 raise
             if deadline is None:  # note both files, then try once more at once
                 deadline, stamps = time.monotonic() + REPLACE_WAIT_SECONDS, _stamps(path)
                 continue
-            while _stamps(path) == stamps:  # nothing is being replaced: the pair really disagrees
-                if time.monotonic() >= deadline:
+            while _stamps(path) == stamps or time.monotonic() >= deadline:
+                if time.monotonic() >= deadline:  # nothing is being replaced: the pair really disagrees
+                    _failures[str(path)] = (version, time.monotonic() + REPLACE_WAIT_SECONDS, exc)
                     raise
                 time.sleep(_REPLACE_POLL_SECONDS)
             stamps = _stamps(path)

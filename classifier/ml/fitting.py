@@ -37,11 +37,10 @@ TARGET_PRECISION = 0.9
 CV_FOLDS = 3
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Fit:
-    """One label's raw (uncalibrated) fit: full-data weights and out-of-fold decisions on its rows."""
+    """One label's raw (uncalibrated) fit: full-data weights and out-of-fold decisions on its known rows."""
 
-    rows: np.ndarray
     target: np.ndarray
     weights: np.ndarray
     bias: float
@@ -83,7 +82,7 @@ def _usable(y: np.ndarray) -> bool:
     return y.size > 0 and min(int(y.sum()), int((1 - y).sum())) >= CV_FOLDS
 
 
-def _fit_group(
+def _fit_raw(
     x: sp.csr_matrix, y: np.ndarray, weight: np.ndarray, labels: list[int], c: float, seed: int, n_jobs: int
 ) -> dict[int, _Fit]:
     """Fit each label of ``labels`` on its known rows: ``CV_FOLDS`` fold models and one on all rows."""
@@ -109,7 +108,7 @@ def _fit_group(
             w, b = fitted[(j, fold)]
             decision[held_idx] = x[rows[held_idx]] @ w + b
         w, b = fitted[(j, -1)]
-        out[j] = _Fit(rows, target, w, b, decision)
+        out[j] = _Fit(target, w, b, decision)
     return out
 
 
@@ -141,7 +140,7 @@ def fit_labels(
         progress(f"{label}: too few examples of both classes, scored by its prior {prior:.3f}")
     count = len(usable) * (CV_FOLDS + 1)
     progress(f"fitting {count} logistic regressions on {x.shape[0]} rows x {x.shape[1]} features")
-    for j, fit in _fit_group(x, y, weight, usable, c, seed, n_jobs).items():
+    for j, fit in _fit_raw(x, y, weight, usable, c, seed, n_jobs).items():
         rate = REFERENCE_RATES[LABELS[j]]
         a, b = _platt(fit.decision, fit.target, rate)
         coef[:, j] = a * fit.weights

@@ -3,6 +3,7 @@ import random
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.core.management import call_command
 
@@ -78,3 +79,11 @@ def _test_settings(settings, tiny_model_path: Path, monkeypatch: pytest.MonkeyPa
     threshold_policy_changed()  # each test's database starts without a threshold policy or terms
     terms_changed()
     cache.clear()  # nor any counts: API key ids repeat across tests, and so would their rate-limit counts
+
+
+@pytest.fixture
+def moderator() -> User:
+    """A staff user in the moderators group (created by a migration), who may review messages."""
+    user = User.objects.create_user("mod", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="moderators"))
+    return user

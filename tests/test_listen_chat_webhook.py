@@ -11,7 +11,6 @@ import threading
 import time
 
 import pytest
-from django.contrib.auth.models import User
 
 from classifier.chat.listener import ChatListener
 from classifier.chat.webhook import (
@@ -194,8 +193,7 @@ class Collected:
 
 
 @pytest.mark.django_db
-def test_webhook_events_use_the_thresholds_in_force_when_the_message_is_flagged():
-    moderator = User.objects.create_user("mod", is_staff=True)
+def test_webhook_events_use_the_thresholds_in_force_when_the_message_is_flagged(moderator):
     (prediction,) = predictions_create_many(messages=[IncomingMessage(TOXIC)], source=Source.CHAT)
     collected = Collected()
     on_flagged = flagged_hook(collected)  # type: ignore[arg-type]

@@ -1,7 +1,6 @@
 """The moderation flow end to end, and the invariant that a message's state is the end of its history."""
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 
 from classifier.ml import LABELS
@@ -24,13 +23,6 @@ from classifier.services import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def moderator() -> User:
-    user = User.objects.create_user("mod", password="pw", is_staff=True)
-    user.groups.add(Group.objects.get(name="moderators"))
-    return user
 
 
 def assert_state_is_end_of_history(prediction: Prediction) -> None:

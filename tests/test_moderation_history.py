@@ -19,13 +19,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def moderator() -> User:
-    user = User.objects.create_user("mod", password="pw", is_staff=True)
-    user.groups.add(Group.objects.get(name="moderators"))
-    return user
-
-
-@pytest.fixture
 def superuser() -> User:
     return User.objects.create_superuser("root", password="pw")
 

@@ -1,7 +1,7 @@
 """Blocked and permitted terms: matched on normalised text, whole words, wildcards, audited in the admin."""
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
 from classifier.ml import LABELS
@@ -13,13 +13,6 @@ from classifier.terms import term_matcher, term_save
 from tests.api_support import new_key, post_json
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def moderator() -> User:
-    user = User.objects.create_user("mod", password="pw", is_staff=True)
-    user.groups.add(Group.objects.get(name="moderators"))
-    return user
 
 
 def block(user: User, pattern: str, label: str = "insult") -> Term:

@@ -1,7 +1,6 @@
 """Moderators' thresholds: stored, validated, audited, and applied to stored messages without the model."""
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -21,13 +20,6 @@ from classifier.scoring import thresholds
 from classifier.services import prediction_create
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def moderator() -> User:
-    user = User.objects.create_user("mod", password="pw", is_staff=True)
-    user.groups.add(Group.objects.get(name="moderators"))
-    return user
 
 
 def store(insult: float, **scores: float) -> Prediction:

@@ -25,12 +25,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from chat_corpus import corpus  # bench/ is on sys.path when a benchmark runs as a script
+from temporary_postgres import temporary_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "bench"
@@ -153,18 +154,6 @@ def run_phase(phase: str, count: int, rate: float, batch_size: int, batch_window
     }
 
 
-def _temporary_postgres(admin_url: str) -> tuple[str, Any]:
-    import psycopg
-
-    name = f"toxsite_bench_{os.getpid()}"
-    admin = psycopg.connect(admin_url, autocommit=True)
-    admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(admin_url)
-    return urlunsplit(parts._replace(path=f"/{name}")), lambda: admin.execute(
-        f'DROP DATABASE "{name}" WITH (FORCE)'
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument(
@@ -185,10 +174,9 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     os.environ.update(DJANGO_SETTINGS_MODULE="toxsite.settings", SECRET_KEY="bench-only", LOG_LEVEL="WARNING")
     os.environ.pop("TOXSITE_THRESHOLDS", None)
-    with tempfile.TemporaryDirectory(prefix="bench_chat_") as folder:
-        drop = None
+    with tempfile.TemporaryDirectory(prefix="bench_chat_") as folder, ExitStack() as cleanup:
         if args.postgres:
-            os.environ["DATABASE_URL"], drop = _temporary_postgres(args.postgres)
+            os.environ["DATABASE_URL"] = cleanup.enter_context(temporary_postgres(args.postgres))
         else:
             os.environ.pop("DATABASE_URL", None)
             os.environ["TOXSITE_DATA_DIR"] = folder
@@ -212,9 +200,7 @@ def main() -> None:
                 run_phase("paced", args.messages, args.rate, args.batch_size, args.batch_window),
             ]
         finally:
-            connections.close_all()
-            if drop:
-                drop()
+            connections.close_all()  # before the database is dropped
     print(
         f"{'phase':<6} {'offered':>16} {'stored msg/s':>13} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
         f"{'flagged':>8} {'CPU us/msg':>11} {'of it storing':>14}"

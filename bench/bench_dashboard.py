@@ -19,9 +19,10 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from temporary_postgres import temporary_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
@@ -100,21 +101,6 @@ def seed(rows: int) -> None:
         )
 
 
-def _temporary_postgres(admin_url: str) -> tuple[str, Callable[[], None]]:
-    """Create a database on the server at ``admin_url``; return its URL and a function that drops it."""
-    import psycopg
-
-    name = f"toxsite_bench_dashboard_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}")), drop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -137,17 +123,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_dashboard_") as folder:
         os.environ["TOXSITE_DATA_DIR"] = folder
         os.environ["STATIC_ROOT"] = str(ROOT / "static")
-        drop = None
-        if args.postgres:
-            os.environ["DATABASE_URL"], drop = _temporary_postgres(args.postgres)
-        try:
-            run(rows=args.rows, repeat=args.repeat)
-        finally:
-            if drop is not None:
+        with ExitStack() as cleanup:
+            if args.postgres:
+                os.environ["DATABASE_URL"] = cleanup.enter_context(temporary_postgres(args.postgres))
+            try:
+                run(rows=args.rows, repeat=args.repeat)
+            finally:
                 from django.db import connections
 
-                connections.close_all()
-                drop()
+                connections.close_all()  # before the database is dropped
 
 
 def run(*, rows: int, repeat: int) -> None:

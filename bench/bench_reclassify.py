@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,6 +37,8 @@ import django  # noqa: E402
 import psycopg  # noqa: E402
 
 django.setup()
+
+from temporary_postgres import temporary_postgres  # noqa: E402
 
 from classifier.ml import LABELS  # noqa: E402
 from classifier.ml.model import load  # noqa: E402
@@ -150,20 +153,14 @@ def database(kind: str, base: dict[str, str], postgres_url: str) -> Iterator[Dat
 
             yield Database({**base, "TOXSITE_DATA_DIR": tmp}, execute_sqlite)
         return
-    name = f"toxsite_bench_{os.getpid()}"
-    url = postgres_url.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with temporary_postgres(postgres_url) as url:
 
         def execute_postgres(sql: str) -> None:
             with psycopg.connect(url) as conn:
                 conn.execute(sql)
 
+        name = urlsplit(url).path.lstrip("/")
         yield Database({**base, "DATABASE_URL": url}, execute_postgres, name, postgres_url)
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class BackendCpu:

@@ -1,4 +1,4 @@
-"""Helpers for the live-chat tests: a local IRC server, a local webhook receiver, a subprocess database.
+"""Helpers for the live-chat tests: a local IRC server, a local webhook receiver, the stored rows' query.
 
 Nothing leaves 127.0.0.1.
 """
@@ -7,28 +7,19 @@ import asyncio
 import hashlib
 import hmac
 import logging
-import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
-
-import psycopg
-from django.db import connection
 
 from classifier.chat import irc
 from classifier.chat.listener import ChatListener, ListenerConfig
 from classifier.models import Prediction
 from classifier.services import IncomingMessage
 
-ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 10.0
 SECRET_TOKEN = "sup3rs3cr3tt0k3n"
 WEBHOOK_SECRET = "webhook-shared-secret"
@@ -242,42 +233,7 @@ def expected_signature(body: bytes) -> str:
     return "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
 
 
-def subprocess_database(env: dict[str, str], tmp_path: Path) -> Callable[[], list[tuple]]:
-    """Give the ``listen_chat`` subprocess a database this test can read too; return a reader of its rows.
-
-    The subprocess cannot see the in-memory SQLite database of a SQLite test run, so there it gets a file
-    database under ``tmp_path``, migrated by ``manage.py migrate`` first. On PostgreSQL it uses this run's own
-    test database: the test is transactional, so what either side commits the other sees, and the test's
-    flush afterwards removes it. Rows are read with the driver directly, outside Django's connections.
-    """
-    query = (
-        "SELECT external_id, channel, author, text, flagged FROM classifier_prediction ORDER BY external_id"
-    )
-    if connection.vendor == "postgresql":
-        db = connection.settings_dict
-        url = (
-            f"postgres://{quote(db['USER'] or '')}:{quote(db['PASSWORD'] or '')}@{db['HOST'] or 'localhost'}:"
-            f"{db['PORT'] or 5432}/{quote(db['NAME'])}"
-        )
-        env["DATABASE_URL"] = url
-
-        def read_postgres() -> list[tuple]:
-            with psycopg.connect(url) as conn:
-                return conn.execute(query).fetchall()
-
-        return read_postgres
-    env["TOXSITE_DATA_DIR"] = str(tmp_path)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "--verbosity", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-    def read_sqlite() -> list[tuple]:
-        with sqlite3.connect(tmp_path / "db.sqlite3") as conn:
-            return conn.execute(query).fetchall()
-
-    return read_sqlite
+# The rows a listen_chat subprocess stored, for ``subprocess_support.subprocess_database``'s reader.
+STORED_ROWS = (
+    "SELECT external_id, channel, author, text, flagged FROM classifier_prediction ORDER BY external_id"
+)

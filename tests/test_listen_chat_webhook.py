@@ -27,8 +27,8 @@ from classifier.scoring import thresholds
 from classifier.services import IncomingMessage, predictions_create_many
 from tests.chat_support import (
     CLEAN,
-    ROOT,
     SECRET_TOKEN,
+    STORED_ROWS,
     TOXIC,
     WEBHOOK_SECRET,
     FakeIrcServer,
@@ -37,9 +37,9 @@ from tests.chat_support import (
     privmsg,
     run,
     start,
-    subprocess_database,
     webhook_receiver,
 )
+from tests.subprocess_support import ROOT, subprocess_database
 
 
 def test_the_webhook_retries_a_failed_delivery_and_signs_the_body(caplog):
@@ -153,7 +153,7 @@ def test_sigterm_stores_the_pending_batch_and_sends_its_webhooks_before_exiting(
                 await client.welcome()
                 client.send(privmsg("m1", TOXIC), privmsg("m2", CLEAN, author="bob"), privmsg("m3", "gg"))
                 await client.sync()
-                before = await asyncio.to_thread(read_rows)
+                before = await asyncio.to_thread(read_rows, STORED_ROWS)
                 process.send_signal(signal.SIGTERM)
                 out, err = await process.communicate()
             finally:
@@ -167,7 +167,7 @@ def test_sigterm_stores_the_pending_batch_and_sends_its_webhooks_before_exiting(
         before, returncode, out, err = run(scenario, timeout=60)
     assert before == []
     assert returncode == 0, err
-    rows = read_rows()
+    rows = read_rows(STORED_ROWS)
     assert [row[:4] for row in rows] == [
         ("m1", "#games", "Ann", TOXIC),
         ("m2", "#games", "Bob", CLEAN),

@@ -2,21 +2,17 @@
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
 
-import psycopg
 import pytest
-from django.db import connection
+
+from .subprocess_support import ROOT, manage, subprocess_database
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parent.parent
 ROWS = 6000
 
 
@@ -34,45 +30,10 @@ def _subprocess_env(tiny_model_path: Path) -> dict[str, str]:
     return env
 
 
-def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120
-    )
-
-
-def subprocess_database(env: dict[str, str], tmp_path: Path) -> Callable[[str], list[tuple]]:
-    """Give the subprocesses a database this test can read too; return a reader of it.
-
-    On SQLite a migrated file database under ``tmp_path`` (the test's own is in memory); on PostgreSQL this
-    run's test database, which the transactional test flushes afterwards (as in test_listen_chat.py).
-    """
-    if connection.vendor == "postgresql":
-        db = connection.settings_dict
-        url = (
-            f"postgres://{quote(db['USER'] or '')}:{quote(db['PASSWORD'] or '')}@{db['HOST'] or 'localhost'}:"
-            f"{db['PORT'] or 5432}/{quote(db['NAME'])}"
-        )
-        env["DATABASE_URL"] = url
-
-        def read_postgres(query: str) -> list[tuple]:
-            with psycopg.connect(url) as conn:
-                return conn.execute(query).fetchall()
-
-        return read_postgres
-    env["TOXSITE_DATA_DIR"] = str(tmp_path)
-    _manage(env, "migrate", "--no-input", "--verbosity", "0")
-
-    def read_sqlite(query: str) -> list[tuple]:
-        with sqlite3.connect(tmp_path / "db.sqlite3", timeout=30) as conn:
-            return conn.execute(query).fetchall()
-
-    return read_sqlite
-
-
 def test_run_killed_with_sigkill_resumes_and_rescores_every_row_exactly_once(tiny_model_path, tmp_path):
     env = _subprocess_env(tiny_model_path)
     read = subprocess_database(env, tmp_path)
-    _manage(env, "seed_predictions", str(ROWS), "--generated", "--verbosity", "0")
+    manage(env, "seed_predictions", str(ROWS), "--generated", "--verbosity", "0")
     process = subprocess.Popen(
         [sys.executable, "manage.py", "reclassify", "--force", "--chunk-size", "10", "--verbosity", "0"],
         cwd=ROOT,
@@ -100,7 +61,7 @@ def test_run_killed_with_sigkill_resumes_and_rescores_every_row_exactly_once(tin
     count_query = "SELECT COUNT(*) FROM classifier_scorerevision WHERE cause = 'reclassified'"
     assert read(count_query) == [(scanned,)]  # what was committed matches the recorded progress
 
-    out = _manage(env, "reclassify", "--resume", "--chunk-size", "500").stdout.decode()
+    out = manage(env, "reclassify", "--resume", "--chunk-size", "500").stdout.decode()
     assert f"Resuming run {run_id} after message id {last_id}." in out
     assert f"Scanned {ROWS} rows" in out and f"re-scored {ROWS}" in out
     per_row = read(
@@ -110,4 +71,4 @@ def test_run_killed_with_sigkill_resumes_and_rescores_every_row_exactly_once(tin
     )
     assert len(per_row) == ROWS and {count for _, count in per_row} == {1}
     assert read("SELECT COUNT(*) FROM classifier_reclassifyrun WHERE finished_at IS NOT NULL") == [(1,)]
-    assert "Scanned 0 rows" in _manage(env, "reclassify").stdout.decode()
+    assert "Scanned 0 rows" in manage(env, "reclassify").stdout.decode()

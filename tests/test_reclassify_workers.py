@@ -10,7 +10,8 @@ from django.db import connection
 
 from classifier.reclassify import ReclassifyFilters, reclassify_runs_start
 
-from .test_reclassify_resume import ROOT, _manage, _subprocess_env, subprocess_database
+from .subprocess_support import ROOT, manage, subprocess_database
+from .test_reclassify_resume import _subprocess_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,8 +21,8 @@ ROWS = 3000
 def test_two_workers_split_the_rows_and_rescore_each_exactly_once(tiny_model_path, tmp_path):
     env = _subprocess_env(tiny_model_path)
     read = subprocess_database(env, tmp_path)
-    _manage(env, "seed_predictions", str(ROWS), "--generated", "--verbosity", "0")
-    out = _manage(env, "reclassify", "--force", "--workers", "2", "--chunk-size", "100").stdout.decode()
+    manage(env, "seed_predictions", str(ROWS), "--generated", "--verbosity", "0")
+    out = manage(env, "reclassify", "--force", "--workers", "2", "--chunk-size", "100").stdout.decode()
     assert f"Scanned {ROWS} rows" in out and f"re-scored {ROWS}" in out
     runs = read("SELECT options, scanned, finished_at FROM classifier_reclassifyrun ORDER BY id")
     assert len(runs) == 2 and all(finished is not None for *_, finished in runs)
@@ -41,7 +42,7 @@ def test_two_copies_resuming_on_postgresql_share_the_runs_without_overlap(tiny_m
         pytest.skip("chunks are claimed with SKIP LOCKED on PostgreSQL only")
     env = _subprocess_env(tiny_model_path)
     read = subprocess_database(env, tmp_path)
-    _manage(env, "seed_predictions", str(ROWS), "--generated", "--verbosity", "0")
+    manage(env, "seed_predictions", str(ROWS), "--generated", "--verbosity", "0")
     runs = reclassify_runs_start(filters=ReclassifyFilters(force=True), resume=False, workers=4)
     assert len(runs) == 4
     command = [sys.executable, "manage.py", "reclassify", "--resume", "--chunk-size", "50"]

@@ -12,7 +12,7 @@ from django.db import DatabaseError
 from .memo import Memo
 from .ml import LABELS
 from .ml.model import LoadedModel, Span, load_cached
-from .ml.normalize import normalize
+from .ml.normalize import normalize_many
 from .models import ThresholdPolicy
 from .terms import term_matcher
 
@@ -102,7 +102,7 @@ def score_texts(texts: list[str]) -> ScoredBatch:
     matcher = term_matcher()
     blocked: tuple[str, ...] = ("",) * len(texts)
     if matcher:
-        normalised = [matcher.without_permitted(normalize(text)) for text in texts]
+        normalised = [matcher.without_permitted(text) for text in normalize_many(texts)]
         # A permitted term is taken out before scoring (normalize is idempotent, so the model sees the rest).
         if matcher.permitted is not None:
             texts = normalised

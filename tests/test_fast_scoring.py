@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -46,3 +48,10 @@ def test_both_product_paths_equal_scikit_learn(model, monkeypatch, small_batch_f
     monkeypatch.setattr(fast, "SMALL_BATCH_FEATURES", small_batch_features)
     texts = [f"{text} {i}" for i in range(40) for text in CHAT]
     np.testing.assert_allclose(model.predict_proba(texts), model.predict_proba_reference(texts), atol=1e-5)
+
+
+def test_character_ngrams_longer_than_five_are_refused(model):
+    vectorizer = copy.copy(model.char)
+    vectorizer.ngram_range = (2, 6)
+    with pytest.raises(ValueError, match="up to 5 characters"):
+        fast.CharScorer(vectorizer, np.zeros((len(vectorizer.vocabulary_), 6)))

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from classifier.ml.normalize import normalize
+from classifier.ml.normalize import normalize, normalize_many
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,21 @@ def test_normalize_output_is_plain_lowercase_words(text):
     out = normalize(text)
     assert out == out.strip()
     assert all(ch.isascii() and (ch.isalnum() or ch == " ") and not ch.isupper() for ch in out)
+
+
+# Characters that the batch path's newline joins could interact with: separators, the steps' triggers.
+_BATCH_PIECES = st.sampled_from(
+    [*"ab z.-_*+~'’`@&;#!|$01345789\n\r\t\x00\u200b\u0430é ", "http://x", "www.", "&amp;", "n't", "@ab"]
+)
+
+
+@given(st.lists(st.lists(_BATCH_PIECES, max_size=30).map("".join) | st.text(), max_size=8))
+@settings(max_examples=500)
+def test_normalize_many_equals_normalizing_one_by_one(texts):
+    assert normalize_many(texts) == [normalize(text) for text in texts]
+
+
+def test_normalize_many_of_nothing_is_nothing():
+    assert normalize_many([]) == []
+    assert normalize_many([""]) == [""]
+    assert normalize_many(["", "f.u.c.k", ""]) == ["", "fuck", ""]

@@ -29,7 +29,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from . import LABELS
 from .fast import CharScorer, WordScorer
-from .normalize import normalize
+from .normalize import normalize, normalize_many
 
 FORMAT_VERSION = 2
 REBUILD_HINT = (
@@ -139,7 +139,7 @@ class ToxicityModel:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return an (n, 6) array of label probabilities for raw ``texts``."""
-        normalized = [normalize(text) for text in texts]
+        normalized = normalize_many(texts)
         logits = sum(scorer.logits(normalized) for scorer in self._scorers) + self.intercept
         return expit(logits)
 

@@ -25,7 +25,7 @@ from .card import render_card
 from .data import UNKNOWN, Dataset, load_dataset
 from .fitting import CV_FOLDS, REFERENCE_RATES, TARGET_PRECISION, Progress, fit_labels
 from .model import FORMAT_VERSION, ToxicityModel, file_sha256, sidecar_path
-from .normalize import NORMALIZER_VERSION, normalize
+from .normalize import NORMALIZER_VERSION, normalize_many
 from .obfuscate import obfuscate
 
 # Weight of each hand-written neutral sentence (augment.py) relative to a labelled row.
@@ -173,7 +173,7 @@ def train(
     if config.sample:
         ds = _sample(ds, config.sample, config.seed)
     progress(f"read {len(ds)} rows from {len(ds.files)} files")
-    texts = [normalize(text) for text in ds.texts]
+    texts = normalize_many(ds.texts)
     y = ds.label_matrix()
     val = np.asarray(ds.is_validation)
     train_idx, val_idx = np.flatnonzero(~val), np.flatnonzero(val)
@@ -187,7 +187,7 @@ def train(
         raise TrainingError(f"Cannot build features from the training texts: {exc}") from exc
     for vectorizer in (word, char):
         vectorizer.stop_words_ = None  # terms cut by max_features: large and not needed to score
-    neutral = [normalize(text) for text in neutral_sentences()]
+    neutral = normalize_many(neutral_sentences())
     x_fit = sp.vstack([x_train, sp.hstack([word.transform(neutral), char.transform(neutral)])], format="csr")
     y_fit = np.vstack([y[train_idx], np.zeros((len(neutral), len(LABELS)), dtype=y.dtype)])
     source_weight = [SOURCE_WEIGHTS.get(ds.sources[i], 1.0) for i in train_idx]

@@ -1,6 +1,9 @@
+import gc
 import os
+import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 from django.conf import settings
 
@@ -42,3 +45,13 @@ def test_thresholds_from_the_environment_are_validated():
     result = _run(["check"], DEBUG="1", TOXSITE_THRESHOLDS="toxic=1.5")
     assert result.returncode != 0
     assert "between 0 and 1" in result.stderr
+
+
+def test_gunicorn_freezes_the_masters_objects_before_each_fork():
+    config = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    gc.unfreeze()
+    try:
+        config["pre_fork"](None, None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

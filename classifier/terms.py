@@ -26,8 +26,14 @@ _WORD = "[a-z0-9]"
 
 
 def term_regex(pattern: str) -> str:
-    """Return the regular expression, on normalised text, of a term pattern."""
-    pieces = [normalize(piece) if piece.strip() else "" for piece in pattern.split("*")]
+    """Return the regular expression, on normalised text, of a term pattern.
+
+    The pieces of a wildcard pattern are parts of words, so chat shorthand is not written out in them:
+    ``r*tard`` must not become ``are*tard``.
+    """
+    parts = pattern.split("*")
+    slang = len(parts) == 1
+    pieces = [normalize(piece, slang=slang) if piece.strip() else "" for piece in parts]
     body = f"{_WORD}*".join(re.escape(piece) for piece in pieces)
     return f"(?<!{_WORD}){body}(?!{_WORD})"
 

@@ -50,8 +50,9 @@ def test_both_product_paths_equal_scikit_learn(model, monkeypatch, small_batch_f
     np.testing.assert_allclose(model.predict_proba(texts), model.predict_proba_reference(texts), atol=1e-5)
 
 
-def test_character_ngrams_longer_than_five_are_refused(model):
+@pytest.mark.parametrize("ngram_range", [(2, 6), (1, 5), (4, 5)])
+def test_character_ngram_ranges_the_fast_path_cannot_match_are_refused(model, ngram_range):
     vectorizer = copy.copy(model.char)
-    vectorizer.ngram_range = (2, 6)
-    with pytest.raises(ValueError, match="up to 5 characters"):
+    vectorizer.ngram_range = ngram_range
+    with pytest.raises(ValueError, match="up to 5 characters are supported"):
         fast.CharScorer(vectorizer, np.zeros((len(vectorizer.vocabulary_), 6)))

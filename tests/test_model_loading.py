@@ -12,6 +12,7 @@ from django.core.management.base import SystemCheckError
 
 from classifier.ml import model
 from classifier.ml.model import ModelError, load, load_cached, sidecar_path
+from classifier.ml.normalize import NORMALIZER_VERSION
 from classifier.ml.training import save
 
 
@@ -90,6 +91,14 @@ def test_model_built_with_another_scikit_learn_is_incompatible(model_copy):
     with pytest.raises(ModelError, match=r"scikit-learn 0\.24\.2") as excinfo:
         load(model_copy)
     assert excinfo.value.kind == "incompatible"
+
+
+def test_model_trained_with_another_normaliser_is_incompatible(model_copy):
+    _edit_sidecar(model_copy, normalizer_version=NORMALIZER_VERSION - 1)
+    with pytest.raises(ModelError) as excinfo:
+        load(model_copy)
+    assert excinfo.value.kind == "incompatible"
+    assert "normaliser" in str(excinfo.value) and "train_model" in excinfo.value.hint
 
 
 def test_other_format_version_is_incompatible(model_copy):

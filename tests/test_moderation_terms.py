@@ -42,6 +42,13 @@ def test_wildcard_matches_any_letters(moderator):
     assert score_texts(["noobs everywhere", "a n00blet", "snoob"]).blocked == ("insult", "insult", "")
 
 
+def test_chat_shorthand_is_written_out_in_whole_words_but_not_in_wildcard_pieces(moderator):
+    block(moderator, "kys", label="threat")
+    block(moderator, "r*tard")
+    batch = score_texts(["go kys", "go kill yourself", "you retard", "u r fine"])
+    assert batch.blocked == ("threat", "threat", "insult", "")
+
+
 def test_permitted_term_never_flags_on_its_own_but_other_words_still_do(moderator):
     assert score_texts(["gg idiot"]).flagged[0]
     permit(moderator, "idiot")

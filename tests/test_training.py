@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from classifier.ml.data import UNKNOWN, load_dataset
 from classifier.ml.model import load, sidecar_path
 from classifier.ml.normalize import normalize
 from tests.conftest import write_tiny_data
+from tests.subprocess_support import manage
 
 
 def test_training_round_trip_writes_a_loadable_model_and_a_complete_sidecar(tiny_model_path):
@@ -42,11 +44,36 @@ def test_training_is_reproducible(tiny_data_dir, tiny_model_path, tmp_path):
     assert first == second
 
 
+def test_training_in_another_process_writes_the_same_bytes(tiny_data_dir, tiny_model_path, tmp_path):
+    # Another process has other memory addresses and string hashes: nothing of them may reach the file.
+    again = tmp_path / "again.joblib"
+    env = {**os.environ, "SECRET_KEY": "reproducibility-test", "PYTHONHASHSEED": "random"}
+    options = ["--data-dir", str(tiny_data_dir), "--output", str(again), "--quick", "--jobs", "1"]
+    manage(env, "train_model", *options, "--verbosity", "0")
+    assert again.read_bytes() == tiny_model_path.read_bytes()
+
+
 def test_a_change_to_the_training_recipe_gives_a_new_model_version(
     tiny_data_dir, tiny_model_path, tmp_path, monkeypatch
 ):
     sentences = training.neutral_sentences()
     monkeypatch.setattr(training, "neutral_sentences", lambda: [*sentences, "one more friendly chat line"])
+    changed = tmp_path / "changed.joblib"
+    call_command("train_model", data_dir=tiny_data_dir, output=changed, quick=True, jobs=1, verbosity=0)
+    versions = [json.loads(sidecar_path(p).read_text())["model_version"] for p in (tiny_model_path, changed)]
+    assert versions[0] != versions[1]
+
+
+def test_a_change_to_the_normaliser_gives_a_new_model_version(
+    tiny_data_dir, tiny_model_path, tmp_path, monkeypatch
+):
+    normalize_many, neutral = training.normalize_many, set(training.neutral_sentences())
+
+    def changed_normaliser(texts: list[str]) -> list[str]:  # the training data's texts only
+        pairs = zip(texts, normalize_many(texts), strict=True)
+        return [out if raw in neutral else f"{out} x" for raw, out in pairs]
+
+    monkeypatch.setattr(training, "normalize_many", changed_normaliser)
     changed = tmp_path / "changed.joblib"
     call_command("train_model", data_dir=tiny_data_dir, output=changed, quick=True, jobs=1, verbosity=0)
     versions = [json.loads(sidecar_path(p).read_text())["model_version"] for p in (tiny_model_path, changed)]

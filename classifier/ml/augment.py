@@ -18,6 +18,14 @@ _NEUTRAL_TEMPLATES = (
     "a {} man won the chess tournament",
     "is it ok to ask a {} coworker about their holidays",
     "the article interviews {} voters about the economy",
+    "hi chat, {} viewer here",
+    "my dad is {}",
+    "{} gamers unite",
+    "the {} couple next door has a dog",
+    "learning about {} history this month",
+    "{} representation in games matters",
+    "{} folks deserve respect",
+    "shoutout to the {} players in chat",
 )
 
 _CHAT = (

@@ -7,7 +7,8 @@ short Python loop (a message has few words). The result is the model's logits, f
 idf weights and coefficients as the scikit-learn path (``ToxicityModel.features``), which the tests compare.
 """
 
-from itertools import pairwise, repeat
+from collections.abc import Sequence
+from itertools import chain, repeat
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,8 +42,12 @@ class CharScorer:
 
     def __init__(self, vectorizer: TfidfVectorizer, coef: np.ndarray) -> None:
         self.min_n, self.max_n = vectorizer.ngram_range
-        if self.max_n > 5:
-            raise ValueError(f"character n-grams of up to 5 characters are supported, not {self.max_n}")
+        # The shortest padded word (" a ") must be an n-gram of its own, and five characters fit the tables.
+        if not (2 <= self.min_n <= 3 and self.max_n <= 5):
+            raise ValueError(
+                "character n-grams from 2 or 3 up to 5 characters are supported, "
+                f"not {self.min_n} to {self.max_n}"
+            )
         vocabulary = vectorizer.vocabulary_
         usable = vocabulary  # built from normalised text, so always within the alphabet; checked below
         if not set("".join(vocabulary)) <= set(_ALPHABET):
@@ -100,30 +105,61 @@ class CharScorer:
 
 
 class WordScorer:
-    """Word 1- and 2-gram TF-IDF features times a coefficient block, for a batch of texts."""
+    """Word 1- and 2-gram TF-IDF features times a coefficient block, for a batch of texts.
+
+    Each word is looked up once, as an integer id; a bigram is the pair of its words' ids, found among the
+    vocabulary's pairs by a vectorised binary search, so no bigram string is ever built or hashed.
+    """
 
     def __init__(self, vectorizer: TfidfVectorizer, coef: np.ndarray) -> None:
-        self.vocabulary = vectorizer.vocabulary_
-        self.bigrams = vectorizer.ngram_range[1] >= 2
+        low, high = vectorizer.ngram_range
+        if low != 1 or high not in (1, 2):
+            raise ValueError(f"word n-grams 1 to 1 or 1 to 2 are supported, not {low} to {high}")
+        vocabulary = vectorizer.vocabulary_
+        unigrams = [gram for gram in vocabulary if " " not in gram]
+        pairs = [gram for gram in vocabulary if " " in gram]
+        halves = " ".join(pairs).split(" ") if pairs else []  # every pair is two words: a1 b1 a2 b2 ...
+        firsts, seconds = halves[0::2], halves[1::2]
+        # Built with C-level passes: a model loads in about 0.15 s, and this runs at every load.
+        words = dict.fromkeys(chain(unigrams, firsts, seconds))
+        self.ids = dict(zip(words, range(len(words)), strict=True))
+        self.unknown = len(self.ids)  # the id of every other word; pairs are keyed in base unknown + 1
+        self.unigram = np.full(self.unknown + 1, -1, dtype=np.int64)
+        self.unigram[self._lookup(unigrams)] = self._columns(vocabulary, unigrams)
+        keys = self._lookup(firsts) * (self.unknown + 1) + self._lookup(seconds)
+        order = np.argsort(keys)
+        self.pair_keys = keys[order]
+        self.pair_columns = self._columns(vocabulary, pairs)[order]
+        self.bigrams = high == 2 and keys.size > 0
         self.idf = vectorizer.idf_.astype(np.float64)
         self.coef = coef
 
+    def _lookup(self, words: Sequence[str]) -> np.ndarray:
+        return np.fromiter(map(self.ids.__getitem__, words), dtype=np.int64, count=len(words))
+
+    @staticmethod
+    def _columns(vocabulary: dict[str, int], grams: list[str]) -> np.ndarray:
+        return np.fromiter(map(vocabulary.__getitem__, grams), dtype=np.int64, count=len(grams))
+
     def logits(self, docs: list[str]) -> np.ndarray:
         """Return the (len(docs), labels) contribution of the word features."""
-        grams: list[str] = []
-        counts = []
-        for doc in docs:
-            words = doc.split()
-            if self.bigrams:
-                words += [*map(" ".join, pairwise(words))]
-            grams += words
-            counts.append(len(words))
-        # One C-level pass over every n-gram of the batch; -1 marks the ones outside the vocabulary.
-        cols = np.fromiter(map(self.vocabulary.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
-        rows = np.repeat(np.arange(len(docs)), counts)
-        known = cols >= 0
         out = np.zeros((len(docs), self.coef.shape[1]))
-        return _accumulate(rows[known], cols[known], self.idf, self.coef, out)
+        split = [doc.split() for doc in docs]
+        counts = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
+        # One C-level pass over every word of the batch.
+        words = list(chain.from_iterable(split))
+        ids = np.fromiter(map(self.ids.get, words, repeat(self.unknown)), dtype=np.int64, count=len(words))
+        rows = np.repeat(np.arange(len(docs)), counts)
+        cols = self.unigram[ids]
+        known = cols >= 0
+        all_rows, all_cols = [rows[known]], [cols[known]]
+        if self.bigrams and ids.size > 1:
+            keys = ids[:-1] * (self.unknown + 1) + ids[1:]
+            slot = np.minimum(np.searchsorted(self.pair_keys, keys), self.pair_keys.size - 1)
+            found = np.flatnonzero((self.pair_keys[slot] == keys) & (rows[:-1] == rows[1:]))
+            all_rows.append(rows[found])
+            all_cols.append(self.pair_columns[slot[found]])
+        return _accumulate(np.concatenate(all_rows), np.concatenate(all_cols), self.idf, self.coef, out)
 
 
 def _running_count(flags: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from . import LABELS
 from .fast import CharScorer, WordScorer
-from .normalize import normalize, normalize_many
+from .normalize import NORMALIZER_VERSION, normalize, normalize_many
 
 FORMAT_VERSION = 2
 REBUILD_HINT = (
@@ -122,6 +122,8 @@ class ToxicityModel:
             vectorizer = copy.copy(state[name])
             terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
             del vectorizer.vocabulary_
+            # scikit-learn's memo of id(stop_words): a memory address, different in every process.
+            vectorizer.__dict__.pop("_stop_words_id", None)
             state[name] = vectorizer
             state[f"{name}_terms"] = "\n".join(terms)
         return state
@@ -239,6 +241,13 @@ def _verify(path: Path, metadata: dict[str, Any]) -> None:
         raise ModelError(
             "tampered",
             f"The SHA-256 of the model file {path} does not match its sidecar: the file was altered.",
+        )
+    normalizer = metadata.get("normalizer_version")
+    if normalizer != NORMALIZER_VERSION:
+        raise ModelError(
+            "incompatible",
+            f"The model file {path} was trained on text normalised by version {normalizer} of the "
+            f"normaliser, but this toxsite normalises with version {NORMALIZER_VERSION}.",
         )
     built_with = metadata.get("versions", {}).get("scikit-learn")
     if built_with != sklearn.__version__:

@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Iterable
 
 #: Bumped whenever the output of :func:`normalize` changes; stored in the model's sidecar.
-NORMALIZER_VERSION = 1
+NORMALIZER_VERSION = 2
 
 URL_TOKEN = " xxurl "
 MENTION_TOKEN = " xxuser "
@@ -38,6 +38,18 @@ _LEET_CHARS = "0134578 9@$!|€£".replace(" ", "")
 _CONTRACTIONS = {
     "n't": " not", "'m": " am", "'re": " are", "'ve": " have", "'ll": " will", "'d": " would",
 }  # fmt: skip
+
+# Chat shorthand, written out the way the Wikipedia and tweet sources spell it, so that "kys" and "ur" reach
+# the model as the words it learnt. Only whole words, and only ones with a single everyday reading in chat.
+# It runs last, so no expansion may hold a single letter (the spaced-letters step would join it on a second
+# pass: "a b c im" -> "a b c i am" -> "abci am"), a key, or a letter three times in a row.
+_SLANG = {
+    "u": "you", "ur": "your", "r": "are", "urself": "yourself",
+    "youre": "you are", "dont": "do not", "doesnt": "does not", "isnt": "is not", "ppl": "people",
+    "kys": "kill yourself", "kms": "kill myself", "stfu": "shut the fuck up", "gtfo": "get the fuck out",
+    "wtf": "what the fuck", "mf": "motherfucker", "mfs": "motherfuckers", "mofo": "motherfucker",
+}  # fmt: skip
+_SLANG_WORD = re.compile(rf"\b(?:{'|'.join(sorted(_SLANG, key=len, reverse=True))})\b")
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 # "@" first, then the look-behind: the regex engine jumps from "@" to "@" instead of trying every place.
@@ -105,11 +117,13 @@ def _prepare(text: str) -> str:
     return text
 
 
-def normalize_many(texts: Iterable[str]) -> list[str]:
+def normalize_many(texts: Iterable[str], *, slang: bool = True) -> list[str]:
     """Return the canonical form of each of ``texts``, the same as :func:`normalize` gives one by one.
 
     The steps that every message needs run once over the whole batch joined by newlines: one regex pass
-    over a long string costs much less than one per message (chat-length texts: about 23 -> 17 us each).
+    over a long string costs much less than one per message (chat-length texts: about 23 -> 18 us each).
+    Without ``slang``, chat shorthand stays as written (for fragments of words, such as the pieces of a
+    wildcard term: the "r" of "r*tard" is not the word "are").
     """
     prepared = [_prepare(text) for text in texts]
     if not prepared:
@@ -120,9 +134,12 @@ def normalize_many(texts: Iterable[str]) -> list[str]:
         text = "\n".join([_DOTTED.sub(_unspace, s) if _DOTTED_TRIGGER.search(s) else s for s in lines])
     text = _NON_WORD.sub(" ", text)
     text = _SPACED.sub(_unspace, text)
-    return [line.strip() for line in _REPEAT.sub(r"\1\1", text).split("\n")]
+    text = _REPEAT.sub(r"\1\1", text)
+    if slang:
+        text = _SLANG_WORD.sub(lambda m: _SLANG[m.group(0)], text)
+    return [line.strip() for line in text.split("\n")]
 
 
-def normalize(text: str) -> str:
+def normalize(text: str, *, slang: bool = True) -> str:
     """Return the canonical form of ``text`` that the model's features are built from."""
-    return normalize_many((text,))[0]
+    return normalize_many((text,), slang=slang)[0]

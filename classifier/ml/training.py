@@ -198,6 +198,9 @@ def train(
     files = dict(sorted(ds.files.items()))
     # Everything that shapes the model names its version: the data, the settings and the training recipe.
     recipe = {
+        # The texts as the model saw them: a change to the normaliser is a new model even if nobody bumped
+        # NORMALIZER_VERSION.
+        "normalised_texts": hashlib.sha256("\n".join(texts).encode()).hexdigest(),
         "neutral_sentences": hashlib.sha256("\n".join(neutral).encode()).hexdigest(),
         "augment_weight": AUGMENT_WEIGHT,
         "source_weights": SOURCE_WEIGHTS,

@@ -168,7 +168,7 @@ def scores_write(rows: list[ScoreRow], *, cause: RevisionCause = RevisionCause.R
     revision of each, set-based, in the caller's transaction (or one of its own).
 
     On PostgreSQL the rows are COPYed into a temporary table and one statement updates the messages and
-    inserts their revisions from the updated rows; on SQLite one ``executemany`` UPDATE, then one INSERT ...
+    inserts their revisions from the updated rows; on SQLite ``executemany`` UPDATEs, then one INSERT ...
     SELECT of the revisions.
     """
     if not rows:
@@ -177,11 +177,34 @@ def scores_write(rows: list[ScoreRow], *, cause: RevisionCause = RevisionCause.R
         if connection.vendor == "postgresql":
             _scores_write_postgresql(rows, cause)
         else:
-            assign = ", ".join(f"{col} = %s" for col in _COLUMNS)
-            table = connection.ops.quote_name(Prediction._meta.db_table)
-            with connection.cursor() as cursor:
-                cursor.executemany(f"UPDATE {table} SET {assign} WHERE id = %s", rows)
+            _scores_write_sqlite(rows)
             revisions_copy(ids=[row[-1] for row in rows], cause=cause)
+
+
+def _scores_write_sqlite(rows: list[ScoreRow]) -> None:
+    """UPDATE by id; a row whose flag and blocked label stay as stored gets only its scores and version.
+
+    SQLite rewrites an index entry whenever the UPDATE names one of its columns, changed or not; the flag is
+    in two indexes (the queue's and the flagged list's), and most re-scores keep it: at 1M stored messages
+    that took reclassify from about 145 to 127 us a row.
+    """
+    table = connection.ops.quote_name(Prediction._meta.db_table)
+    ids = [row[-1] for row in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, flagged, blocked_label FROM {table} WHERE id BETWEEN %s AND %s", [min(ids), max(ids)]
+        )
+        stored = {pk: (bool(flagged), blocked) for pk, flagged, blocked in cursor.fetchall()}
+        kept = [row for row in rows if stored.get(row[-1]) == (row[6], row[8])]
+        if len(kept) < len(rows):
+            assign = ", ".join(f"{col} = %s" for col in _COLUMNS)
+            changed = [row for row in rows if stored.get(row[-1]) != (row[6], row[8])]
+            cursor.executemany(f"UPDATE {table} SET {assign} WHERE id = %s", changed)
+        if kept:
+            assign = ", ".join(f"{col} = %s" for col in (*LABELS, "model_version"))
+            cursor.executemany(
+                f"UPDATE {table} SET {assign} WHERE id = %s", [(*row[:6], row[7], row[-1]) for row in kept]
+            )
 
 
 _STAGING = "rescore_chunk"

@@ -40,6 +40,26 @@ def test_chunk_write_updates_only_its_rows_and_records_a_revision_of_each():
     ]
 
 
+def test_one_chunk_mixes_rows_that_keep_and_change_their_flag_or_blocked_label():
+    ids = _stored(4)
+    Prediction.objects.filter(pk=ids[3]).update(flagged=True, blocked_label="insult")
+    scores_write(
+        [
+            _row(ids[0], 0.3, flagged=False),  # keeps flag and label: only scores and version are written
+            _row(ids[1], 0.6, flagged=True),  # newly flagged
+            _row(ids[2], 0.1, flagged=False, blocked="threat"),  # a blocked label, same flag
+            _row(ids[3], 0.2, flagged=False),  # unflagged, label gone
+        ]
+    )
+    stored = Prediction.objects.order_by("id")
+    assert list(stored.values_list("toxic", "flagged", "blocked_label", "model_version")) == [
+        (0.3, False, "", "tox-new"),
+        (0.6, True, "", "tox-new"),
+        (0.1, False, "threat", "tox-new"),
+        (0.2, False, "", "tox-new"),
+    ]
+
+
 def test_revisions_record_the_cause_given():
     (pk,) = _stored(1)
     scores_write([_row(pk, 0.5, flagged=False)], cause=RevisionCause.THRESHOLDS)

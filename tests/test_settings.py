@@ -21,12 +21,14 @@ def test_secret_key_is_required_when_debug_is_off():
     result = _run(["check"])
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr  # one line that names the fix, not a stack trace
 
 
 def test_invalid_boolean_is_a_clear_error():
     result = _run(["check"], DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG must be a boolean" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_deploy_check_is_clean_with_the_documented_production_variables(tmp_path):

@@ -63,8 +63,14 @@ def _jsonl_rows(fh: IO[str], text_column: str) -> Iterator[dict[str, Any]]:
             raise TableError(f"Line {number} is not valid JSON: {exc.msg}.") from exc
         if not isinstance(row, dict):
             raise TableError(f"Line {number} is not a JSON object.")
-        if not isinstance(row.get(text_column), str):
-            raise TableError(f"Line {number} has no text in {text_column!r}. Use --text-column.")
+        if text_column not in row:
+            raise TableError(
+                f"Line {number} has no field {text_column!r}; its fields are {', '.join(map(str, row))}. "
+                "Name the text's field with --text-column."
+            )
+        if not isinstance(row[text_column], str):
+            kind = "null" if row[text_column] is None else type(row[text_column]).__name__
+            raise TableError(f"Line {number}: {text_column!r} must be a string, not {kind}.")
         yield row
 
 

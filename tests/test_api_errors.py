@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from django.test import Client
 
 from classifier.models import Prediction
 
@@ -141,10 +142,22 @@ def test_unexpected_failure_is_a_json_500_without_details(client, key, monkeypat
     assert error_of(response) == {"code": "internal_error", "message": "Something went wrong on our side."}
 
 
-def test_unknown_api_address_is_a_json_404(client):
-    response = client.get("/api/v1/nothing/here")
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/api/v1/nothing/here"), ("post", "/api/v1/nothing"), ("get", "/api/v1/"), ("post", "/api/v1/")],
+)
+def test_unknown_api_address_is_a_json_404_whatever_the_method(method, path):
+    client = Client(enforce_csrf_checks=True)  # as a bot without a CSRF cookie meets it
+    response = getattr(client, method)(path)
     assert response.status_code == 404
     assert error_of(response)["code"] == "not_found"
+
+
+def test_a_slash_after_an_endpoint_is_a_json_404_that_names_the_endpoint():
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/api/v1/classify/", data=b'{"text": "hi"}', content_type="application/json")
+    assert response.status_code == 404
+    assert "Did you mean /api/v1/classify (no slash at the end)?" in error_of(response)["message"]
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import re
 
 import pytest
 from django.core.management import call_command
@@ -99,6 +100,22 @@ def test_invalid_json_line_is_a_clear_error(tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text('{"text": "ok"}\n{broken\n')
     with pytest.raises(CommandError, match="Line 2 is not valid JSON"):
+        call_command("classify", input=str(source), output=str(tmp_path / "out.jsonl"))
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ('{"msg": "hi"}', "Line 2 has no field 'text'; its fields are msg. Name the text's field with"),
+        ('{"text": null}', "Line 2: 'text' must be a string, not null"),
+        ('{"text": 5}', "Line 2: 'text' must be a string, not int"),
+    ],
+)
+def test_a_json_line_without_text_says_what_it_has(tmp_path, line, error):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "ok"}\n' + line + "\n")
+    with pytest.raises(CommandError, match=re.escape(error)):
         call_command("classify", input=str(source), output=str(tmp_path / "out.jsonl"))
     assert not (tmp_path / "out.jsonl").exists()
 

@@ -57,8 +57,8 @@ SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set it in the environment (see .env.example), "
-            "or set DEBUG=1 for development."
+            "SECRET_KEY is not set. Export it (see .env.example; `make run` keeps one in var/secret_key: "
+            "export SECRET_KEY=$(cat var/secret_key)), or set DEBUG=1 for development."
         )
     SECRET_KEY = "django-insecure-development-only"
 

@@ -14,6 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -211,6 +213,17 @@ def json_method_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
     return wrapped
 
 
+@csrf_exempt  # it changes nothing, and a POST to a wrong address must get this error, not a CSRF page
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    """Answer any address under the API that names no endpoint."""
-    return ApiError(404, ErrorCode.NOT_FOUND, f"There is no API endpoint at {request.path}.").response()
+    """Answer any address under the API that names no endpoint (with any method)."""
+    message = f"There is no API endpoint at {request.path}."
+    if request.path.endswith("/") and _names_an_endpoint(request.path.rstrip("/")):
+        message += f" Did you mean {request.path.rstrip('/')} (no slash at the end)?"
+    return ApiError(404, ErrorCode.NOT_FOUND, message).response()
+
+
+def _names_an_endpoint(path: str) -> bool:
+    try:
+        return resolve(path).func is not not_found
+    except Resolver404:
+        return False

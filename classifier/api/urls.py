@@ -25,7 +25,9 @@ api.add_router("", router)
 _patterns, _app, _namespace = api.urls
 for _pattern in _patterns:  # a wrong method gets the API's JSON error too
     if isinstance(_pattern, URLPattern):
-        _pattern.callback = json_method_errors(_pattern.callback)
+        # /api/v1/ itself names no endpoint: ninja's root view would answer with the site's HTML 404.
+        root = _pattern.name == "api-root"
+        _pattern.callback = not_found if root else json_method_errors(_pattern.callback)
 
 urlpatterns = [
     path("", (_patterns, _app, _namespace)),

@@ -7,6 +7,14 @@ from django.core.exceptions import ValidationError
 from .validators import validate_not_blank
 
 
+class _MessageTextarea(forms.Textarea):
+    """A textarea that shows a refused NUL character as the replacement character, not as a raw NUL byte."""
+
+    def format_value(self, value: Any) -> str | None:
+        shown = super().format_value(value)
+        return shown.replace("\x00", "\ufffd") if shown else shown
+
+
 class ChatForm(forms.Form):
     """A chat message to score; the length limit (``MAX_MESSAGE_LENGTH``) is enforced on the server."""
 
@@ -18,7 +26,7 @@ class ChatForm(forms.Form):
             label="Chat message",
             max_length=self.max_length,
             strip=True,
-            widget=forms.Textarea(
+            widget=_MessageTextarea(
                 attrs={
                     "rows": 4,
                     "autofocus": True,
@@ -27,7 +35,10 @@ class ChatForm(forms.Form):
                 }
             ),
             validators=[validate_not_blank],
-            error_messages={"required": "Enter a message to check; it cannot be empty or only spaces."},
+            error_messages={
+                "required": "Enter a message to check; it cannot be empty or only spaces.",
+                "null_characters_not_allowed": "The message holds a NUL character; remove it and try again.",
+            },
         )
 
     def clean(self) -> dict[str, Any] | None:

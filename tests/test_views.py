@@ -43,7 +43,7 @@ def test_tiny_model_flags_an_insult_and_not_a_greeting(client):
         ("   \n\t ", b"cannot be empty"),
         ("\u200b\u200d \u2060\ufeff", b"invisible characters"),
         ("x" * 501, b"at most 500 characters"),
-        ("hello\x00world", b"Null characters are not allowed"),
+        ("hello\x00world", b"holds a NUL character"),
     ],
 )
 def test_bad_message_gets_a_form_error_and_nothing_is_saved(client, text, message):
@@ -51,6 +51,13 @@ def test_bad_message_gets_a_form_error_and_nothing_is_saved(client, text, messag
     assert response.status_code == 400
     assert message in response.content
     assert not Prediction.objects.exists()
+
+
+def test_a_refused_nul_character_is_not_sent_back_raw(client):
+    response = client.post("/", {"text": "hello\x00world"})
+    assert response.status_code == 400
+    assert b"\x00" not in response.content
+    assert "hello\ufffdworld" in response.content.decode()
 
 
 def test_message_at_the_limit_is_accepted(client):

@@ -11,6 +11,7 @@ from typing import IO, Any
 
 from .ml import LABELS
 from .scoring import score_texts
+from .validators import is_blank
 
 FORMATS = ("csv", "jsonl")
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -136,11 +137,15 @@ def classify_table(
     batch_size: int,
     stdin: IO[str] | None,
     stdout: IO[str],
-) -> int:
-    """Score every row of ``source`` into ``target``; return the number of rows."""
+) -> tuple[int, int]:
+    """Score every row of ``source`` into ``target``; return the number of rows, and of those left unscored.
+
+    A row whose text is empty, only spaces or only invisible characters is written with empty scores, as
+    the checker and the API refuse such a message; the row itself is kept.
+    """
     in_fmt, out_fmt = _format_of(source, forced_format), _format_of(target, forced_format)
     added = [prefix + label for label in LABELS] + [prefix + "flagged"]
-    count = 0
+    count = unscored = 0
     with _opened(source, "r", stdin or sys.stdin) as fin:
         try:
             if in_fmt == "csv":
@@ -161,24 +166,31 @@ def classify_table(
                 for row in rows:
                     batch.append(row)
                     if len(batch) >= batch_size:
-                        count += _score_batch(batch, writer, text_column, added)
-                        batch = []
-                count += _score_batch(batch, writer, text_column, added)
+                        unscored += _score_batch(batch, writer, text_column, added)
+                        count, batch = count + len(batch), []
+                unscored += _score_batch(batch, writer, text_column, added)
+                count += len(batch)
         except UnicodeDecodeError as exc:
             raise TableError(f"{source} is not UTF-8 text (byte {exc.start} of a read block).") from exc
         except csv.Error as exc:
             raise TableError(f"{source} is not a readable CSV file: {exc}.") from exc
-    return count
+    return count, unscored
 
 
 def _score_batch(batch: list[dict[str, Any]], writer: _Writer, text_column: str, added: list[str]) -> int:
+    """Score and write ``batch``; return how many of its rows had no text to score."""
     if not batch:
         return 0
     clash = set(batch[0]) & set(added) if writer.columns is None else set()
     if clash:
         raise TableError(f"The input already has fields {', '.join(sorted(clash))}; pass --prefix score_.")
-    scored = score_texts([row[text_column] or "" for row in batch])
-    for row, scores, flagged in zip(batch, scored.rows(), scored.flagged, strict=True):
-        row.update(zip(added, [*scores.values(), bool(flagged)], strict=True))
+    texts = [row[text_column] or "" for row in batch]
+    present = [i for i, text in enumerate(texts) if not is_blank(text)]
+    scored = score_texts([texts[i] for i in present])
+    values: list[list[Any]] = [[None] * len(added) for _ in batch]
+    for i, scores, flagged in zip(present, scored.rows(), scored.flagged, strict=True):
+        values[i] = [*scores.values(), bool(flagged)]
+    for row, row_values in zip(batch, values, strict=True):
+        row.update(zip(added, row_values, strict=True))
         writer.write(row)
-    return len(batch)
+    return len(batch) - len(present)

@@ -30,7 +30,7 @@ def test_csv_in_csv_out_keeps_every_column_adds_scores_and_stores_nothing(tmp_pa
     _write_csv(source, rows)
     out = io.StringIO()
     call_command("classify", input=str(source), output=str(target), text_column="text", stdout=out)
-    assert "Scored 12000 rows" in out.getvalue()
+    assert "Scored 12000 of 12000 rows" in out.getvalue()
     with target.open(encoding="utf-8", newline="") as fh:
         result = list(csv.DictReader(fh))
     assert len(result) == 12000
@@ -102,6 +102,23 @@ def test_invalid_json_line_is_a_clear_error(tmp_path):
     with pytest.raises(CommandError, match="Line 2 is not valid JSON"):
         call_command("classify", input=str(source), output=str(tmp_path / "out.jsonl"))
     assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.django_db
+def test_rows_without_text_are_kept_with_empty_scores_and_counted(tmp_path):
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    rows = [(1, "you are a complete idiot", "#a"), (2, "", "#a"), (3, " \u200b ", "#b"), (4, "gg", "#b")]
+    _write_csv(source, rows)
+    out, err = io.StringIO(), io.StringIO()
+    call_command("classify", input=str(source), output=str(target), stdout=out, stderr=err)
+    assert "Scored 2 of 4 rows" in out.getvalue()
+    assert "2 of 4 rows had no text to score" in err.getvalue()
+    with target.open(encoding="utf-8", newline="") as fh:
+        result = list(csv.DictReader(fh))
+    assert [row["id"] for row in result] == ["1", "2", "3", "4"]
+    assert result[0]["flagged"] == "true" and float(result[0]["insult"]) > 0.5
+    assert all(result[i][name] == "" for i in (1, 2) for name in [*LABELS, "flagged"])
+    assert 0.0 <= float(result[3]["toxic"]) <= 1.0
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ class Command(BaseCommand):
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
         try:
-            count = classify_table(
+            count, unscored = classify_table(
                 source=options["input"],
                 target=options["output"],
                 text_column=options["text_column"],
@@ -58,5 +58,10 @@ class Command(BaseCommand):
             )
         except (TableError, ModelError) as exc:
             raise CommandError(str(exc)) from exc
+        if options["verbosity"] > 0 and unscored:
+            self.stderr.write(
+                f"{unscored} of {count} rows had no text to score (empty, spaces or invisible characters): "
+                "they are written with empty scores."
+            )
         if options["output"] != "-" and options["verbosity"] > 0:
-            self.stdout.write(f"Scored {count} rows into {options['output']}.")
+            self.stdout.write(f"Scored {count - unscored} of {count} rows into {options['output']}.")

@@ -24,6 +24,13 @@ def key() -> str:
         pytest.param(b'{"text": "caf\xe9"}', 400, "invalid_utf8", id="latin-1-byte"),
         pytest.param(b'{"text": "\xff\xfe"}', 400, "invalid_utf8", id="invalid-utf8-bytes"),
         pytest.param(b"[" * 100_000 + b"]" * 100_000, 400, "invalid_json", id="nested-too-deep"),
+        pytest.param(b'{"text": "a", "text": "b"}', 400, "invalid_json", id="repeated-key"),
+        pytest.param(
+            b'{"messages": [{"text": "a", "author": "x", "author": "y"}]}',
+            400,
+            "invalid_json",
+            id="repeated-inner-key",
+        ),
         pytest.param(["hello"], 422, "wrong_type", id="body-is-a-list"),
         pytest.param("hello", 422, "wrong_type", id="body-is-a-string"),
         pytest.param({"text": 5}, 422, "wrong_type", id="text-is-a-number"),

@@ -95,6 +95,18 @@ class ApiError(Exception):
         return response
 
 
+class _RepeatedKey(ValueError):
+    """A JSON object names the same key twice."""
+
+
+def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        keys = [key for key, _ in pairs]
+        raise _RepeatedKey(next(key for key in obj if keys.count(key) > 1))
+    return obj
+
+
 class JsonBodyParser(Parser):
     """Parse a request body as strict UTF-8 JSON, with an error code for each way it can be wrong."""
 
@@ -112,7 +124,14 @@ class JsonBodyParser(Parser):
                 400, ErrorCode.INVALID_UTF8, f"The body is not valid UTF-8 (at byte {exc.start})."
             ) from None
         try:
-            return json.loads(text)
+            # A repeated key is refused: which of the two values counts is not for a parser to guess.
+            return json.loads(text, object_pairs_hook=_object_without_repeats)
+        except _RepeatedKey as exc:
+            raise ApiError(
+                400,
+                ErrorCode.INVALID_JSON,
+                f"The body's JSON names the key {exc.args[0]!r} twice in one object.",
+            ) from None
         except json.JSONDecodeError as exc:
             raise ApiError(
                 400,

@@ -24,6 +24,12 @@ def test_secret_key_is_required_when_debug_is_off():
     assert "Traceback" not in result.stderr  # one line that names the fix, not a stack trace
 
 
+def test_a_database_other_than_postgresql_or_sqlite_is_a_clear_error():
+    result = _run(["check"], SECRET_KEY="x" * 50, DATABASE_URL="mysql://user@db.example/toxsite")
+    assert result.returncode != 0
+    assert "does not support mysql" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_invalid_boolean_is_a_clear_error():
     result = _run(["check"], DEBUG="maybe")
     assert result.returncode != 0

@@ -60,6 +60,13 @@ def test_a_refused_nul_character_is_not_sent_back_raw(client):
     assert "hello\ufffdworld" in response.content.decode()
 
 
+def test_the_page_says_a_flagged_message_went_to_the_review_queue_and_a_clean_one_did_not(client):
+    flagged = client.post("/", {"text": "you are a complete idiot"}).content.decode()
+    clean = client.post("/", {"text": "have a great stream everyone"}).content.decode()
+    assert "saved to the moderators' review queue" in flagged and "review queue" not in clean
+    assert "saved with its scores" in clean
+
+
 def test_message_at_the_limit_is_accepted(client):
     assert client.post("/", {"text": "y" * 500}).status_code == 200
     assert Prediction.objects.count() == 1

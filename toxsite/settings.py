@@ -110,8 +110,14 @@ TEMPLATES = [
 ]
 
 # SQLite under DATA_DIR unless DATABASE_URL names another database (PostgreSQL in production).
+_SUPPORTED_ENGINES = {"django.db.backends.postgresql", "django.db.backends.sqlite3"}
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.config(conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    if DATABASES["default"]["ENGINE"] not in _SUPPORTED_ENGINES:
+        raise ImproperlyConfigured(
+            "DATABASE_URL must name a PostgreSQL database (postgres://...) or SQLite (sqlite:///path); "
+            f"toxsite does not support {DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}."
+        )
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

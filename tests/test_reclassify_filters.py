@@ -103,6 +103,7 @@ def test_dry_run_reports_flag_changes_per_label_for_the_filtered_rows_only():
     printed = _reclassify(dry_run=True, model_version="tox-old")
     assert list(Prediction.objects.order_by("id").values()) == before
     assert "Scanned 10 rows" in printed and "Flags would change: 6" in printed
+    assert "scored them without writing" in printed and "re-scored" not in printed
     crossings = printed.split("Threshold crossings per label: ")[1]
     assert "insult 4" in crossings and "threat 2" in crossings
     assert not ReclassifyRun.objects.exists()

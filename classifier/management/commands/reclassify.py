@@ -137,8 +137,9 @@ class Command(BaseCommand):
 
     def _summary(self, report: RescoreReport, version: str, seconds: float, *, dry_run: bool) -> None:
         verb = "would change" if dry_run else "changed"
+        written = "scored them without writing" if dry_run else f"re-scored {report.rescored}"
         self.stdout.write(
-            f"Scanned {report.scanned} rows with model {version}; re-scored {report.rescored} "
+            f"Scanned {report.scanned} rows with model {version}; {written} "
             f"in {seconds:.1f} s ({report.scanned / max(seconds, 1e-9):,.0f} rows/s)."
         )
         self.stdout.write(

@@ -76,9 +76,10 @@ class PredictionAdmin(BulkDecisionMixin, admin.ModelAdmin):
     ordering = ("-created_at", "-id")
     show_full_result_count = False
     list_per_page = 50
+    exclude = LABELS  # shown rounded, through the score columns below, never as editable fields
     readonly_fields = (
         "text",
-        *LABELS,
+        *[_score_column(label) for label in LABELS],
         "flagged",
         "model_version",
         "source",

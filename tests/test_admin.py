@@ -68,6 +68,16 @@ def test_message_page_renders_read_only(admin_client, stored):
     assert "you are a complete idiot" in body
 
 
+def test_message_page_shows_scores_rounded_and_bold_over_the_threshold(admin_client):
+    message = Prediction.objects.create(
+        text="you idiot", flagged=True, model_version="tox-a", source=Source.FORM,
+        **(dict.fromkeys(LABELS, 0.0123456789) | {"insult": 0.9876543210}),
+    )  # fmt: skip
+    body = admin_client.get(f"/admin/classifier/prediction/{message.pk}/change/").content.decode()
+    assert "0.0123456789" not in body and "0.9876543210" not in body
+    assert "<strong>0.99</strong>" in body and "0.01" in body
+
+
 def test_messages_cannot_be_added_by_hand(admin_client):
     assert admin_client.get("/admin/classifier/prediction/add/").status_code == 403
 

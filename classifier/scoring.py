@@ -101,13 +101,15 @@ def score_texts(texts: list[str]) -> ScoredBatch:
     model = current_model()
     matcher = term_matcher()
     blocked: tuple[str, ...] = ("",) * len(texts)
+    normalised = normalize_many(texts)  # once: terms are matched on it and the model scores it
     if matcher:
-        normalised = [matcher.without_permitted(text) for text in normalize_many(texts)]
-        # A permitted term is taken out before scoring (normalize is idempotent, so the model sees the rest).
+        kept = [matcher.without_permitted(text) for text in normalised]
+        blocked = tuple(matcher.blocked_label(text) for text in kept)
         if matcher.permitted is not None:
-            texts = normalised
-        blocked = tuple(matcher.blocked_label(n) for n in normalised)
-    scores = model.model.predict_proba(texts)
+            # A permitted term is taken out before scoring; what is left is normalised again (the gap it
+            # leaves can join or split words), as the model would normalise any text it is given.
+            normalised = normalize_many(kept)
+    scores = model.model.predict_proba_normalized(normalised)
     flagged: np.ndarray = np.asarray((scores >= threshold_vector(model)).any(axis=1)) | np.array(
         [bool(label) for label in blocked], dtype=bool
     )

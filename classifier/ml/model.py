@@ -141,7 +141,10 @@ class ToxicityModel:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return an (n, 6) array of label probabilities for raw ``texts``."""
-        normalized = normalize_many(texts)
+        return self.predict_proba_normalized(normalize_many(texts))
+
+    def predict_proba_normalized(self, normalized: list[str]) -> np.ndarray:
+        """Return an (n, 6) array of label probabilities for texts that ``normalize_many`` returned."""
         logits = sum(scorer.logits(normalized) for scorer in self._scorers) + self.intercept
         return expit(logits)
 

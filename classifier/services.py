@@ -195,10 +195,12 @@ def _scores_write_sqlite(rows: list[ScoreRow]) -> None:
             f"SELECT id, flagged, blocked_label FROM {table} WHERE id BETWEEN %s AND %s", [min(ids), max(ids)]
         )
         stored = {pk: (bool(flagged), blocked) for pk, flagged, blocked in cursor.fetchall()}
-        kept = [row for row in rows if stored.get(row[-1]) == (row[6], row[8])]
-        if len(kept) < len(rows):
+        kept: list[ScoreRow] = []
+        changed: list[ScoreRow] = []
+        for row in rows:
+            (kept if stored.get(row[-1]) == (row[6], row[8]) else changed).append(row)
+        if changed:
             assign = ", ".join(f"{col} = %s" for col in _COLUMNS)
-            changed = [row for row in rows if stored.get(row[-1]) != (row[6], row[8])]
             cursor.executemany(f"UPDATE {table} SET {assign} WHERE id = %s", changed)
         if kept:
             assign = ", ".join(f"{col} = %s" for col in (*LABELS, "model_version"))

@@ -167,7 +167,8 @@ def classify_table(
                     batch.append(row)
                     if len(batch) >= batch_size:
                         unscored += _score_batch(batch, writer, text_column, added)
-                        count, batch = count + len(batch), []
+                        count += len(batch)
+                        batch = []
                 unscored += _score_batch(batch, writer, text_column, added)
                 count += len(batch)
         except UnicodeDecodeError as exc:

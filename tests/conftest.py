@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.core.management import call_command
 
+from classifier import apikeys
 from classifier.ml import LABELS, model
 from classifier.scoring import threshold_policy_changed
 from classifier.terms import terms_changed
@@ -79,6 +80,7 @@ def _test_settings(settings, tiny_model_path: Path, monkeypatch: pytest.MonkeyPa
     threshold_policy_changed()  # each test's database starts without a threshold policy or terms
     terms_changed()
     cache.clear()  # nor any counts: API key ids repeat across tests, and so would their rate-limit counts
+    apikeys._known.clear()  # nor keys this process found active
 
 
 @pytest.fixture

@@ -3,13 +3,21 @@
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from django.utils import timezone
 
+from classifier.api.auth import keys_refused
 from classifier.api.batching import Coalescer
-from classifier.api.endpoints import _classify_items
-from classifier.models import Prediction
+from classifier.api.endpoints import _classify_items, _Item
+from classifier.api.errors import ApiError, ErrorCode
+from classifier.api.schemas import ClassifyResult
+from classifier.apikeys import ActiveKey, api_key_authenticate
+from classifier.models import ApiKey, ApiScope, Prediction
 from classifier.services import IncomingMessage
+
+from .api_support import new_key
 
 
 def _run_in_threads(
@@ -115,13 +123,15 @@ def test_an_error_fails_its_batch_only():
 @pytest.mark.django_db
 def test_requests_batched_together_get_their_own_results():
     """Three requests' messages in one batch: stored ones in one insert, each result where it belongs."""
+    key = _known_key()
     items = [
-        (IncomingMessage("you are a complete idiot", external_id="a"), True),
-        (IncomingMessage("have a great stream everyone"), False),
-        (IncomingMessage("shut up you moron", external_id="a"), True),  # same id, another request
-        (IncomingMessage("gg well played"), True),
+        _Item(IncomingMessage("you are a complete idiot", external_id="a"), True, key),
+        _Item(IncomingMessage("have a great stream everyone"), False, key),
+        _Item(IncomingMessage("shut up you moron", external_id="a"), True, key),  # same id, another request
+        _Item(IncomingMessage("gg well played"), True, key),
     ]
-    results = _classify_items(items)
+    results = [result for result in _classify_items(items) if isinstance(result, ClassifyResult)]
+    assert len(results) == 4
     stored: dict[int | None, Prediction] = {p.pk: p for p in Prediction.objects.all()}
     assert len(stored) == 2
     assert stored[results[0].id].text == "you are a complete idiot"
@@ -129,3 +139,31 @@ def test_requests_batched_together_get_their_own_results():
     assert (results[2].id, results[2].duplicate) == (results[0].id, True)
     assert stored[results[3].id].text == "gg well played"
     assert results[0].flagged and "insult" in results[0].flagged_labels
+
+
+def _known_key(name: str = "bot", **kwargs: Any) -> ActiveKey:
+    """Create a key and authenticate it once, so that this process knows it; return it as remembered."""
+    full_key = new_key(name=name, **kwargs)
+    api_key_authenticate(presented=full_key)
+    return api_key_authenticate(presented=full_key, confirm_later=True)
+
+
+@pytest.mark.django_db
+def test_a_batch_confirms_its_keys_in_one_query_and_refuses_a_revoked_one(django_assert_num_queries):
+    """Requests of a key revoked by another process, batched with a good key's: only the good ones stored."""
+    good, revoked = _known_key("good"), _known_key("revoked")
+    assert not good.confirmed and not revoked.confirmed
+    ApiKey.objects.filter(pk=revoked.id).update(revoked_at=timezone.now())  # as another process would
+    items = [
+        _Item(IncomingMessage("hello chat"), True, good),
+        _Item(IncomingMessage("you are a complete idiot"), True, revoked),
+        _Item(IncomingMessage("gg well played"), False, revoked),
+    ]
+    with django_assert_num_queries(1):
+        refused = keys_refused([item.key for item in items], ApiScope.CLASSIFY)
+    assert set(refused) == {revoked.id}
+    results = _classify_items(items)
+    assert isinstance(results[0], ClassifyResult)
+    errors = [result for result in results[1:] if isinstance(result, ApiError)]
+    assert [(error.status, error.code) for error in errors] == [(401, ErrorCode.REVOKED_API_KEY)] * 2
+    assert list(Prediction.objects.values_list("text", flat=True)) == ["hello chat"]

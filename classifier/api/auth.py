@@ -6,17 +6,63 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
-from ..apikeys import ActiveKey, ApiKeyInvalid, ApiKeyRevoked, api_key_authenticate
+from ..apikeys import ActiveKey, ApiKeyInvalid, ApiKeyRevoked, api_key_authenticate, api_keys_confirm
 from ..models import ApiScope
 from .errors import ApiError, ErrorCode, unauthorized
 from .ratelimit import rate_limit_hit
 
 
-class ApiKeyAuth(HttpBearer):
-    """Accept an active key with ``scope`` that is within its rate limit; raise ``ApiError`` otherwise."""
+def key_refused(exc: ApiKeyInvalid) -> ApiError:
+    """Return the 401 error for a key that is unknown, does not match, was deleted or was revoked."""
+    if isinstance(exc, ApiKeyRevoked):
+        return unauthorized(ErrorCode.REVOKED_API_KEY, "This API key was revoked; ask for a new one.")
+    return unauthorized(ErrorCode.INVALID_API_KEY, "This API key is not valid.")
 
-    def __init__(self, scope: ApiScope) -> None:
+
+def scope_missing(key: ActiveKey, scope: ApiScope) -> ApiError | None:
+    """Return the 403 error when ``key`` lacks ``scope``, else None."""
+    if scope in key.scopes:
+        return None
+    return ApiError(
+        403,
+        ErrorCode.INSUFFICIENT_SCOPE,
+        f"This API key lacks the scope {scope.value!r}; it has {', '.join(key.scopes)}.",
+    )
+
+
+def keys_refused(keys: list[ActiveKey], scope: ApiScope) -> dict[int, ApiError]:
+    """Confirm the unconfirmed ``keys`` with one query; return the error of each one that must be refused."""
+    refused = {}
+    for key_id, current in api_keys_confirm([key for key in keys if not key.confirmed]).items():
+        error = key_refused(current) if isinstance(current, ApiKeyInvalid) else scope_missing(current, scope)
+        if error is not None:
+            refused[key_id] = error
+    return refused
+
+
+def unconfirmed_key_refused(request: HttpRequest) -> ApiError | None:
+    """Confirm the request's key if it was accepted unconfirmed; return its 401 if it is revoked or gone.
+
+    The error handlers ask this first: an error response tells a revoked key's holder nothing else.
+    """
+    key = getattr(request, "auth", None)
+    if not isinstance(key, ActiveKey) or key.confirmed:
+        return None
+    current = api_keys_confirm([key]).get(key.id)
+    return key_refused(current) if isinstance(current, ApiKeyInvalid) else None
+
+
+class ApiKeyAuth(HttpBearer):
+    """Accept an active key with ``scope`` that is within its rate limit; raise ``ApiError`` otherwise.
+
+    With ``confirm_later``, a key this process knows is accepted without a query, unconfirmed: the endpoint
+    must confirm it (``keys_refused``) before it does anything, and the error handlers confirm it before
+    they answer.
+    """
+
+    def __init__(self, scope: ApiScope, *, confirm_later: bool = False) -> None:
         self.scope = scope
+        self.confirm_later = confirm_later
         super().__init__()
 
     def __call__(self, request: HttpRequest) -> Any:
@@ -32,22 +78,21 @@ class ApiKeyAuth(HttpBearer):
 
     def authenticate(self, request: HttpRequest, token: str) -> ActiveKey:
         try:
-            key = api_key_authenticate(presented=token)
-        except ApiKeyRevoked:
-            raise unauthorized(
-                ErrorCode.REVOKED_API_KEY, "This API key was revoked; ask for a new one."
-            ) from None
-        except ApiKeyInvalid:
-            raise unauthorized(ErrorCode.INVALID_API_KEY, "This API key is not valid.") from None
-        if self.scope not in key.scopes:
-            raise ApiError(
-                403,
-                ErrorCode.INSUFFICIENT_SCOPE,
-                f"This API key lacks the scope {self.scope.value!r}; it has {', '.join(key.scopes)}.",
-            )
+            key = api_key_authenticate(presented=token, confirm_later=self.confirm_later)
+            if not key.confirmed and self.scope not in key.scopes:
+                key = api_key_authenticate(presented=token)  # what this process knows may be out of date
+        except ApiKeyInvalid as exc:
+            raise key_refused(exc) from None
+        missing = scope_missing(key, self.scope)
+        if missing is not None:
+            raise missing
         limit = key.rate_limit or settings.API_RATE_LIMIT
         retry_after = rate_limit_hit(key_id=key.id, limit=limit)
         if retry_after is not None:
+            if not key.confirmed:  # a revoked key is told so, not when to retry
+                current = api_keys_confirm([key]).get(key.id)
+                if isinstance(current, ApiKeyInvalid):
+                    raise key_refused(current)
             raise ApiError(
                 429,
                 ErrorCode.RATE_LIMITED,

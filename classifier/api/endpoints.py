@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
@@ -10,13 +11,14 @@ from django.http import HttpRequest
 from ninja import Path, Router
 from ninja.responses import Status
 
+from ..apikeys import ActiveKey
 from ..ml import LABELS
 from ..ml.model import LoadedModel, ModelError
 from ..models import ApiScope, Prediction, Source
 from ..scoring import current_model, score_texts, threshold_vector
 from ..selectors import predictions_by_external_id
 from ..services import IncomingMessage, predictions_create_many
-from .auth import ApiKeyAuth
+from .auth import ApiKeyAuth, keys_refused
 from .batching import Coalescer
 from .errors import ApiError, ErrorCode
 from .schemas import (
@@ -122,15 +124,27 @@ def _classify_only(messages: Sequence[IncomingMessage], limits: np.ndarray) -> l
     ]
 
 
-def _classify_items(items: list[tuple[IncomingMessage, bool]]) -> list[ClassifyResult]:
-    """Score (message, store) pairs, of one request or several: the stored ones with one scoring call and
-    one insert, the others with one scoring call."""
+@dataclass(frozen=True)
+class _Item:
+    message: IncomingMessage
+    store: bool
+    key: ActiveKey
+
+
+def _classify_items(items: list[_Item]) -> list[ClassifyResult | ApiError]:
+    """Score the items of one request or several: the stored ones with one scoring call and one insert,
+    the others with one scoring call. Keys accepted unconfirmed are confirmed first, with one query: the
+    items of a key that must be refused get its error and are neither scored nor stored."""
+    refused = keys_refused([item.key for item in items], ApiScope.CLASSIFY)
     limits = threshold_vector(_model())
-    results: dict[int, ClassifyResult] = {}
+    results: dict[int, ClassifyResult | ApiError] = {
+        i: refused[item.key.id] for i, item in enumerate(items) if item.key.id in refused
+    }
     for store, handle in ((True, _classify_and_store), (False, _classify_only)):
-        positions = [i for i, (_, stored) in enumerate(items) if stored is store]
+        positions = [i for i, item in enumerate(items) if item.store is store and i not in results]
         if positions:
-            results.update(zip(positions, handle([items[i][0] for i in positions], limits), strict=True))
+            scored = handle([items[i].message for i in positions], limits)
+            results.update(zip(positions, scored, strict=True))
     return [results[i] for i in range(len(items))]
 
 
@@ -140,7 +154,8 @@ _batches = Coalescer(_classify_items, max_items=COALESCE_MAX_MESSAGES)
 
 @router.post(
     "/classify",
-    auth=ApiKeyAuth(ApiScope.CLASSIFY),
+    # A key this process knows is confirmed with the batch's other keys, in one query (_classify_items).
+    auth=ApiKeyAuth(ApiScope.CLASSIFY, confirm_later=True),
     response={200: ClassifyOut, (400, 401, 403, 413, 415, 422, 429, 503): ErrorOut},
     summary="Score messages (and store them)",
     operation_id="classify",
@@ -156,8 +171,12 @@ def classify(request: HttpRequest, payload: ClassifyIn) -> ClassifyOut:
     Needs a key with the `classify` scope.
     """
     _model()  # before waiting for a batch: a missing model is a 503 at once
-    results = _batches.submit([(message, payload.store) for message in payload.incoming()])
-    return ClassifyOut(results=results)
+    key = request.auth  # type: ignore[attr-defined]
+    results = _batches.submit([_Item(message, payload.store, key) for message in payload.incoming()])
+    for result in results:
+        if isinstance(result, ApiError):
+            raise result
+    return ClassifyOut(results=results)  # type: ignore[arg-type]
 
 
 @router.get(

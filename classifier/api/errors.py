@@ -178,33 +178,44 @@ def _validation_error(errors: list[dict[str, Any]]) -> ApiError:
     return ApiError(422, code, message, field=field, index=index)
 
 
-def install_error_handlers(api: NinjaAPI) -> None:
-    """Make every error the API returns an ``{"error": {...}}`` body."""
+def install_error_handlers(
+    api: NinjaAPI, *, key_refused: Callable[[HttpRequest], "ApiError | None"] = lambda request: None
+) -> None:
+    """Make every error the API returns an ``{"error": {...}}`` body.
+
+    ``key_refused`` returns the error of a request whose key, accepted unconfirmed, must be refused: it
+    answers instead of any other error, so a revoked key learns nothing about its request.
+    """
+
+    def answer(request: HttpRequest, error: ApiError) -> HttpResponse:
+        if error.status != 401:
+            error = key_refused(request) or error
+        return error.response()
 
     @api.exception_handler(ApiError)
     def on_api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-        return exc.response()
+        return answer(request, exc)
 
     @api.exception_handler(HttpError)
     def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         if isinstance(exc.__cause__, ApiError):  # raised by JsonBodyParser, wrapped by ninja
-            return exc.__cause__.response()
+            return answer(request, exc.__cause__)
         if isinstance(exc, AuthenticationError):
             return unauthorized(
                 ErrorCode.MISSING_API_KEY, "Send an API key in the header Authorization: Bearer <key>."
             ).response()
-        return ApiError(exc.status_code, ErrorCode.INVALID_REQUEST, exc.message).response()
+        return answer(request, ApiError(exc.status_code, ErrorCode.INVALID_REQUEST, exc.message))
 
     @api.exception_handler(ValidationError)
     def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-        return _validation_error(exc.errors).response()
+        return answer(request, _validation_error(exc.errors))
 
     @api.exception_handler(RequestDataTooBig)
     def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return ApiError(
-            413, ErrorCode.BODY_TOO_LARGE, f"The body is over the limit of {limit} bytes."
-        ).response()
+        return answer(
+            request, ApiError(413, ErrorCode.BODY_TOO_LARGE, f"The body is over the limit of {limit} bytes.")
+        )
 
     @api.exception_handler(Exception)
     def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:

@@ -3,6 +3,7 @@
 from django.urls import URLPattern, path, re_path
 from ninja import NinjaAPI
 
+from .auth import unconfirmed_key_refused
 from .endpoints import router
 from .errors import JsonBodyParser, install_error_handlers, json_method_errors, not_found
 
@@ -18,7 +19,7 @@ api = NinjaAPI(
     urls_namespace="api",
     parser=JsonBodyParser(),
 )
-install_error_handlers(api)
+install_error_handlers(api, key_refused=unconfirmed_key_refused)
 api.add_router("", router)
 
 # Not named app_name: include() would read that as this module's namespace.

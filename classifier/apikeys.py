@@ -17,7 +17,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -78,15 +78,17 @@ class ActiveKey:
     """What a request needs to know about the key that authenticated it."""
 
     id: int
+    prefix: str
     scopes: tuple[str, ...]
     rate_limit: int | None
+    secret_hash: str = field(repr=False)
     # False when the key was accepted from this process's memory: api_keys_confirm() must still check that
     # the database has it active, before anything the request asked for is done.
     confirmed: bool = True
 
 
-# The keys this process found active in the database, by prefix: the hash of the secret and the key.
-_known: dict[str, tuple[str, ActiveKey]] = {}
+# The keys this process found active in the database, by prefix, as unconfirmed keys.
+_known: dict[str, ActiveKey] = {}
 
 
 def _find(prefix: str) -> tuple[Any, ...] | None:
@@ -113,19 +115,18 @@ def api_key_authenticate(*, presented: str, confirm_later: bool = False) -> Acti
         raise ApiKeyInvalid("malformed")
     prefix, digest = match[1], _digest(presented)
     known = _known.get(prefix) if confirm_later else None
-    if known is not None and hmac.compare_digest(known[0], digest):
-        key = known[1]
-    else:
-        row = _find(prefix)
-        if row is None or not hmac.compare_digest(row[1], digest):
-            raise ApiKeyInvalid("unknown")
-        key_id, secret_hash, scopes, rate_limit, revoked = row
-        if revoked:
-            _known.pop(prefix, None)
-            raise ApiKeyRevoked(prefix)
-        key = ActiveKey(id=key_id, scopes=_scopes(scopes), rate_limit=rate_limit)
-        _known[prefix] = (secret_hash, replace(key, confirmed=False))
-    _record_use(key.id, prefix)
+    if known is not None and hmac.compare_digest(known.secret_hash, digest):
+        return known  # its use is recorded when it is confirmed
+    row = _find(prefix)
+    if row is None or not hmac.compare_digest(row[1], digest):
+        raise ApiKeyInvalid("unknown")
+    key_id, secret_hash, scopes, rate_limit, revoked = row
+    if revoked:
+        _known.pop(prefix, None)
+        raise ApiKeyRevoked(prefix)
+    key = ActiveKey(key_id, prefix, _scopes(scopes), rate_limit, secret_hash)
+    _known[prefix] = replace(key, confirmed=False)
+    _record_use(key_id, prefix)
     return key
 
 
@@ -134,34 +135,33 @@ def _scopes(stored: Any) -> tuple[str, ...]:
 
 
 def api_keys_confirm(keys: Iterable[ActiveKey]) -> dict[int, ActiveKey | ApiKeyInvalid]:
-    """Check unconfirmed ``keys`` against the database with one query.
+    """Check ``keys`` against the database with one query.
 
     Return, by key id, the key as it is stored now (its scopes and rate limit may have changed), or the
-    ``ApiKeyRevoked`` or ``ApiKeyInvalid`` (deleted) to refuse its requests with.
+    ``ApiKeyRevoked`` or ``ApiKeyInvalid`` (deleted, or its secret changed) to refuse its requests with.
     """
-    ids = {key.id for key in keys}
-    if not ids:
+    by_id = {key.id: key for key in keys}
+    if not by_id:
         return {}
     table = connection.ops.quote_name(ApiKey._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id, prefix, secret_hash, scopes, rate_limit, revoked_at IS NOT NULL FROM {table} "
-            f"WHERE id IN ({', '.join(['%s'] * len(ids))})",
-            sorted(ids),
+            f"WHERE id IN ({', '.join(['%s'] * len(by_id))})",
+            sorted(by_id),
         )
         rows = {row[0]: row for row in cursor.fetchall()}
     confirmed: dict[int, ActiveKey | ApiKeyInvalid] = {}
-    for key_id in ids:
+    for key_id, key in by_id.items():
         row = rows.get(key_id)
-        if row is None or row[5]:
-            for prefix, (_, known) in list(_known.items()):
-                if known.id == key_id:
-                    _known.pop(prefix, None)
-            confirmed[key_id] = ApiKeyInvalid("deleted") if row is None else ApiKeyRevoked(row[1])
+        if row is None or (row[1], row[2]) != (key.prefix, key.secret_hash) or row[5]:
+            _known.pop(key.prefix, None)
+            confirmed[key_id] = ApiKeyRevoked(key.prefix) if row and row[5] else ApiKeyInvalid("changed")
             continue
-        key = ActiveKey(id=key_id, scopes=_scopes(row[3]), rate_limit=row[4])
-        _known[row[1]] = (row[2], replace(key, confirmed=False))
-        confirmed[key_id] = key
+        current = ActiveKey(key_id, key.prefix, _scopes(row[3]), row[4], key.secret_hash)
+        _known[key.prefix] = replace(current, confirmed=False)
+        _record_use(key_id, key.prefix)
+        confirmed[key_id] = current
     return confirmed
 
 

@@ -5,9 +5,11 @@ import re
 import pytest
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
+from django.db import OperationalError
 from django.utils import timezone
 
-from classifier.apikeys import api_key_authenticate, api_key_create
+from classifier.api import auth, endpoints
+from classifier.apikeys import _last_recorded, api_key_authenticate, api_key_create, api_keys_confirm
 from classifier.models import ApiKey, Prediction
 
 from .api_support import error_of, get_json, new_key, post_json
@@ -96,6 +98,77 @@ def test_a_key_revoked_by_another_process_gets_401_at_once_whatever_else_is_wron
     assert response.status_code == 401
     assert error_of(response)["code"] == "revoked_api_key"
     assert Prediction.objects.count() == 1
+
+
+def test_a_remembered_key_is_accepted_without_a_query_and_confirmed_with_one(django_assert_num_queries):
+    key = new_key(name="bot")
+    assert api_key_authenticate(presented=key).confirmed
+    with django_assert_num_queries(0):
+        remembered = api_key_authenticate(presented=key, confirm_later=True)
+    assert not remembered.confirmed
+    with django_assert_num_queries(1):
+        assert api_keys_confirm([remembered])[remembered.id].confirmed  # type: ignore[union-attr]
+    with django_assert_num_queries(1):  # without confirm_later every call looks the key up
+        api_key_authenticate(presented=key)
+
+
+def test_a_revoked_remembered_key_is_not_recorded_as_used(client):
+    key = new_key(name="bot")
+    assert _classify(client, key).status_code == 200
+    used = ApiKey.objects.get().last_used_at
+    _last_recorded.clear()  # as if a minute had passed
+    _changed_elsewhere(key, revoked_at=timezone.now())
+    assert _classify(client, key).status_code == 401
+    assert ApiKey.objects.get().last_used_at == used
+
+
+def test_a_key_whose_secret_changed_in_place_is_refused(client):
+    key = new_key(name="bot")
+    assert _classify(client, key).status_code == 200
+    _changed_elsewhere(key, secret_hash=hashlib.sha256(b"another secret").hexdigest())
+    response = _classify(client, key)
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "invalid_api_key"
+
+
+@pytest.mark.parametrize("body", [{"txt": "hello"}, {"text": "over the limit"}])
+def test_a_key_that_lost_the_scope_elsewhere_gets_403_whatever_else_is_wrong(client, settings, body):
+    key = new_key(name="bot")
+    assert _classify(client, key).status_code == 200
+    _changed_elsewhere(key, scopes=["read"])
+    if body == {"text": "over the limit"}:
+        settings.API_RATE_LIMIT = 1
+    response = post_json(client, key, body)
+    assert response.status_code == 403
+    assert error_of(response)["code"] == "insufficient_scope"
+
+
+def test_a_revoked_remembered_key_gets_401_when_the_request_fails_too(client, monkeypatch):
+    key = new_key(name="bot")
+    assert _classify(client, key).status_code == 200
+    _changed_elsewhere(key, revoked_at=timezone.now())
+
+    def broken(items):
+        raise RuntimeError("a batch-mate's insert failed")
+
+    monkeypatch.setattr(endpoints._batches, "submit", broken)
+    response = _classify(client, key)
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "revoked_api_key"
+
+
+def test_an_error_answer_is_a_json_500_when_the_key_cannot_be_confirmed(client, monkeypatch):
+    key = new_key(name="bot")
+    assert _classify(client, key).status_code == 200
+
+    def unreachable(keys):
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(auth, "api_keys_confirm", unreachable)
+    response = post_json(client, key, {"txt": "hello"})
+    assert response.status_code == 500
+    assert error_of(response)["code"] == "internal_error"
+    assert "txt" not in response.content.decode()
 
 
 def test_a_key_deleted_by_another_process_gets_401(client):

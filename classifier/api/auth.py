@@ -11,6 +11,9 @@ from ..models import ApiScope
 from .errors import ApiError, ErrorCode, unauthorized
 from .ratelimit import rate_limit_hit
 
+# The request attribute that holds the scope its endpoint needs, for the error handlers.
+SCOPE_ATTRIBUTE = "api_scope"
+
 
 def key_refused(exc: ApiKeyInvalid) -> ApiError:
     """Return the 401 error for a key that is unknown, does not match, was deleted or was revoked."""
@@ -41,15 +44,15 @@ def keys_refused(keys: list[ActiveKey], scope: ApiScope) -> dict[int, ApiError]:
 
 
 def unconfirmed_key_refused(request: HttpRequest) -> ApiError | None:
-    """Confirm the request's key if it was accepted unconfirmed; return its 401 if it is revoked or gone.
+    """Confirm the request's key if it was accepted unconfirmed; return its error if it must be refused.
 
-    The error handlers ask this first: an error response tells a revoked key's holder nothing else.
+    The error handlers ask this first: an error response tells a revoked key's holder nothing else, and a
+    key that lost the endpoint's scope learns only that.
     """
-    key = getattr(request, "auth", None)
-    if not isinstance(key, ActiveKey) or key.confirmed:
+    key, scope = getattr(request, "auth", None), getattr(request, SCOPE_ATTRIBUTE, None)
+    if not isinstance(key, ActiveKey) or key.confirmed or scope is None:
         return None
-    current = api_keys_confirm([key]).get(key.id)
-    return key_refused(current) if isinstance(current, ApiKeyInvalid) else None
+    return keys_refused([key], scope).get(key.id)
 
 
 class ApiKeyAuth(HttpBearer):
@@ -77,6 +80,7 @@ class ApiKeyAuth(HttpBearer):
         return self.authenticate(request, token.strip())
 
     def authenticate(self, request: HttpRequest, token: str) -> ActiveKey:
+        setattr(request, SCOPE_ATTRIBUTE, self.scope)
         try:
             key = api_key_authenticate(presented=token, confirm_later=self.confirm_later)
             if not key.confirmed and self.scope not in key.scopes:
@@ -89,10 +93,11 @@ class ApiKeyAuth(HttpBearer):
         limit = key.rate_limit or settings.API_RATE_LIMIT
         retry_after = rate_limit_hit(key_id=key.id, limit=limit)
         if retry_after is not None:
-            if not key.confirmed:  # a revoked key is told so, not when to retry
-                current = api_keys_confirm([key]).get(key.id)
-                if isinstance(current, ApiKeyInvalid):
-                    raise key_refused(current)
+            refused = keys_refused([key], self.scope).get(
+                key.id
+            )  # a revoked key is told so, not when to retry
+            if refused is not None:
+                raise refused
             raise ApiError(
                 429,
                 ErrorCode.RATE_LIMITED,

@@ -178,6 +178,9 @@ def _validation_error(errors: list[dict[str, Any]]) -> ApiError:
     return ApiError(422, code, message, field=field, index=index)
 
 
+_INTERNAL = ApiError(500, ErrorCode.INTERNAL_ERROR, "Something went wrong on our side.")
+
+
 def install_error_handlers(
     api: NinjaAPI, *, key_refused: Callable[[HttpRequest], "ApiError | None"] = lambda request: None
 ) -> None:
@@ -189,7 +192,13 @@ def install_error_handlers(
 
     def answer(request: HttpRequest, error: ApiError) -> HttpResponse:
         if error.status != 401:
-            error = key_refused(request) or error
+            try:
+                error = key_refused(request) or error
+            except Exception:  # the key could not be confirmed: say nothing about the request
+                logger.exception(
+                    "API request %s %s: its key could not be confirmed", request.method, request.path
+                )
+                error = _INTERNAL
         return error.response()
 
     @api.exception_handler(ApiError)
@@ -220,7 +229,7 @@ def install_error_handlers(
     @api.exception_handler(Exception)
     def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
         logger.exception("API request %s %s failed", request.method, request.path)
-        return ApiError(500, ErrorCode.INTERNAL_ERROR, "Something went wrong on our side.").response()
+        return answer(request, _INTERNAL)
 
 
 def unauthorized(code: ErrorCode, message: str) -> ApiError:

@@ -9,8 +9,11 @@ transaction that fills the summary; like the revision trigger they are reinstall
 and ``flush``, each time in one transaction.
 """
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from .ml import LABELS
@@ -31,6 +34,14 @@ def slot_sql(vendor: str, created_at: str) -> str:
     minute = f"substr({created_at}, 15, 2)"
     quarters = " ".join(f"WHEN {minute} < '{m + SLOT_MINUTES:02d}' THEN '{m:02d}'" for m in range(0, 45, 15))
     return f"substr({created_at}, 1, 14) || CASE {quarters} ELSE '45' END || ':00'"
+
+
+_QUARTER = {f"{minute:02d}": f"{minute - minute % SLOT_MINUTES:02d}" for minute in range(60)}
+
+
+def sqlite_slot(created_at: str) -> str:
+    """Return what ``slot_sql("sqlite", ...)`` gives for a stored timestamp (its first 16 characters do)."""
+    return f"{created_at[:14]}{_QUARTER[created_at[14:16]]}:00"
 
 
 def _aggregate(vendor: str, changes: str) -> str:
@@ -130,19 +141,97 @@ def _sqlite_subtract(row: str) -> str:
     )
 
 
-def _install_sqlite(cursor: Any) -> None:
+def _sqlite_triggers() -> dict[str, str]:
+    """Return the CREATE TRIGGER statement of each summary trigger on SQLite, by name."""
     changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in WATCHED)
+    triggers = {}
     for name, event, body in [
         ("insert", "INSERT", _sqlite_add("NEW")),
         ("update", f"UPDATE OF {', '.join(WATCHED)}", f"{_sqlite_subtract('OLD')} {_sqlite_add('NEW')}"),
         ("delete", "DELETE", _sqlite_subtract("OLD")),
     ]:
         when = f"WHEN {changed} " if name == "update" else ""
-        cursor.execute(f"DROP TRIGGER IF EXISTS {_PREFIX}_{name}")
-        cursor.execute(
-            f"CREATE TRIGGER {_PREFIX}_{name} AFTER {event} ON {PREDICTION} "
-            f"FOR EACH ROW {when}BEGIN {body} END"
+        create = f"CREATE TRIGGER {_PREFIX}_{name} AFTER {event} ON {PREDICTION}"
+        triggers[f"{_PREFIX}_{name}"] = f"{create} FOR EACH ROW {when}BEGIN {body} END"
+    return triggers
+
+
+def _install_sqlite(cursor: Any) -> None:
+    for name, create in _sqlite_triggers().items():
+        cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+        cursor.execute(create)
+
+
+@contextmanager
+def sqlite_update_trigger_paused(cursor: Any) -> Iterator[None]:
+    """Keep the summary's UPDATE trigger out of the statements run inside, on SQLite, in a transaction.
+
+    For a writer that re-scores many messages and applies their summary changes itself (``RollupDelta``):
+    the row trigger rewrites two 124-column summary rows for every message whose model version changes
+    (about 70 us a message). The trigger is dropped and created again in the caller's transaction, so no
+    other connection ever sees the table without it, and a rollback puts it back.
+    """
+    name = f"{_PREFIX}_update"
+    cursor.execute(f"DROP TRIGGER {name}")
+    yield
+    cursor.execute(_sqlite_triggers()[name])
+
+
+class RollupDelta:
+    """Summary changes added up per (slot, model version) in Python, then written in one statement each."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str], np.ndarray] = {}
+        self._entered: set[tuple[str, str]] = set()
+
+    def add(
+        self, keys: Sequence[tuple[str, str]], flagged: Sequence[bool], scores: np.ndarray, sign: int
+    ) -> None:
+        """Count messages in (``sign`` 1) or take them out (-1) of the summary rows of their (slot, version)
+        ``keys``; ``scores`` holds a row of six scores (``LABELS`` order) per message."""
+        if not len(keys):
+            return
+        groups: dict[tuple[str, str], int] = {}
+        row = np.fromiter(
+            (groups.setdefault(key, len(groups)) for key in keys), dtype=np.intp, count=len(keys)
         )
+        counts = np.zeros((len(groups), 2 + len(BUCKET_COLUMNS)), dtype=np.int64)
+        counts[:, 0] = np.bincount(row, minlength=len(groups))
+        counts[:, 1] = np.bincount(row, weights=np.asarray(flagged, dtype=np.float64), minlength=len(groups))
+        # bucket_sql's buckets: the same double product, truncated (scores are >= 0), the top one holding 1.0
+        buckets = np.minimum((np.asarray(scores, dtype=np.float64) * BUCKETS).astype(np.int64), BUCKETS - 1)
+        np.add.at(counts, (row[:, None], 2 + np.arange(len(LABELS)) * BUCKETS + buckets), 1)
+        for key, i in groups.items():
+            self._counts[key] = self._counts.get(key, 0) + sign * counts[i]
+        if sign > 0:
+            self._entered.update(groups)
+
+    def write_sqlite(self, cursor: Any) -> None:
+        """Apply the changes: an upsert for rows that messages entered, an UPDATE where they only left (as
+        the triggers do: a summary row that is missing is not made up from departures alone)."""
+        counts = ["messages", "flagged", *BUCKET_COLUMNS]
+        add = ", ".join(f"{c} = {c} + excluded.{c}" for c in counts)
+        upserts, updates = [], []
+        for (slot, version), array in sorted(self._counts.items()):
+            delta = array.tolist()
+            if not any(delta):
+                continue
+            if (slot, version) in self._entered:
+                upserts.append((slot, version, *delta))
+            else:
+                updates.append((*delta, slot, version))
+        if upserts:
+            cursor.executemany(
+                f"INSERT INTO {ROLLUP} ({_columns()}) VALUES ({', '.join(['%s'] * (2 + len(counts)))}) "
+                f"ON CONFLICT (slot, model_version) DO UPDATE SET {add}",
+                upserts,
+            )
+        if updates:
+            cursor.executemany(
+                f"UPDATE {ROLLUP} SET {', '.join(f'{c} = {c} + %s' for c in counts)} "
+                "WHERE slot = %s AND model_version = %s",
+                updates,
+            )
 
 
 def rollup_triggers_install(*, using: str = DEFAULT_DB_ALIAS) -> bool:

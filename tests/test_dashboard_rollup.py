@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, IntegerField, Max, Q
 from django.db.models.functions import Cast, Floor, Least, TruncDay, TruncHour
 from django.utils import timezone
@@ -23,7 +23,7 @@ from classifier.ml import LABELS
 from classifier.models import Action, DashboardRollup, Prediction, Status
 from classifier.models_rollup import BUCKET_COLUMNS
 from classifier.moderation import decision_record, threshold_set
-from classifier.rollup import rollup_rebuild
+from classifier.rollup import rollup_rebuild, slot_sql, sqlite_slot
 from classifier.scoring import thresholds
 from classifier.services import ScoreRow, scores_write
 
@@ -227,3 +227,32 @@ def test_endpoints_serve_the_rows_figures(client, settings):
     assert scores["obscene"]["counts"] == _expected_histograms(timezone.now())["obscene"]
     assert scores["obscene"]["counts"][10] == 4  # 0.52, the last 7 days
     assert client.get("/dashboard/data/models.json").json()["versions"] == _expected_versions()
+
+
+def test_a_set_based_rescore_keeps_the_summary_trigger_for_later_writes():
+    """SQLite: scores_write pauses the row trigger inside its transaction; it is back for the next UPDATE,
+    and a write that fails is rolled back with the trigger still in place."""
+    now = _now()
+    stored = _store(now, count=60, seed=7)
+    rows: list[ScoreRow] = [(0.9, 0.0, 0.0, 0.0, 0.0, 0.0, True, "v3", "", p.pk) for p in stored[:20]]
+    scores_write(rows)
+    Prediction.objects.filter(pk__in=[p.pk for p in stored[20:30]]).update(toxic=0.99, model_version="v4")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        scores_write([(0.5, 0.0, 0.0, 0.0, 0.0, 0.0, True, None, "", stored[40].pk)])  # type: ignore[list-item]
+    Prediction.objects.filter(pk=stored[41].pk).update(insult=0.77)
+    assert Prediction.objects.filter(model_version="v3").count() == 20
+    _assert_dashboard_matches_the_rows(now, OFF_EDGE)
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%rollup%'")
+            names = {name for (name,) in cursor.fetchall()}
+        assert names == {f"classifier_rollup_{event}" for event in ("insert", "update", "delete")}
+
+
+def test_the_python_slot_of_a_stored_time_is_the_sql_one():
+    times = [f"2026-11-26 {hour:02d}:{minute:02d}:{second:02d}.123456" for hour in (0, 13, 23)
+             for minute in range(60) for second in (0, 59)]  # fmt: skip
+    with connection.cursor() as cursor:
+        for stamp in times:
+            cursor.execute(f"SELECT {slot_sql('sqlite', 'stamp')} FROM (SELECT %s AS stamp) AS t", [stamp])
+            assert cursor.fetchone()[0] == sqlite_slot(stamp), stamp

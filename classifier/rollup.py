@@ -24,8 +24,6 @@ PREDICTION = "classifier_prediction"
 # A change to any other column (status, text, pruned_at...) leaves the summary as it is.
 WATCHED = [*LABELS, "flagged", "model_version", "created_at"]
 _PREFIX = "classifier_rollup"
-# On PostgreSQL, the UPDATE trigger does nothing in a transaction that set this to 'on' (set_config local).
-PAUSE_SETTING = "toxsite.summary_update_paused"
 
 
 def slot_sql(vendor: str, created_at: str) -> str:
@@ -90,10 +88,8 @@ def _install_postgres(cursor: Any) -> None:
     ]:
         name = f"{_PREFIX}_{operation.lower()}"
         select = _aggregate("postgresql", _postgres_changes(operation))
-        pause = f"IF current_setting('{PAUSE_SETTING}', true) = 'on' THEN RETURN NULL; END IF; "
         cursor.execute(
             f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            f"{pause if operation == 'UPDATE' else ''}"
             f"INSERT INTO {ROLLUP} AS r ({_columns()}) {select} "
             f"ON CONFLICT (slot, model_version) DO UPDATE SET {add}; RETURN NULL; END $$"
         )
@@ -167,52 +163,35 @@ def _install_sqlite(cursor: Any) -> None:
 
 
 @contextmanager
-def summary_update_trigger_paused(cursor: Any, vendor: str) -> Iterator[bool]:
-    """Keep the summary's UPDATE trigger out of the statements run inside, in the caller's transaction;
-    yield whether it is paused, in which case the caller writes the summary changes itself (``RollupDelta``).
+def sqlite_update_trigger_paused(cursor: Any) -> Iterator[None]:
+    """Keep the summary's UPDATE trigger out of the statements run inside, on SQLite, in a transaction.
 
-    For writers that re-score many messages: after a retrain every message changes model version, and the
-    trigger then moves it between two 124-column summary rows (on SQLite about 70 us a message, row by row;
-    on PostgreSQL about 70 us of server time a message, for its CASE sums). SQLite: the trigger is dropped
-    and created again in the transaction, so no other connection ever sees the table without it, and a
-    rollback puts it back. PostgreSQL: a transaction-local setting that the trigger's function checks. Not
-    paused where the trigger is missing, or where an older function does not check the setting (a database
-    not migrated since): the trigger keeps the summary then.
+    For a writer that re-scores many messages and applies their summary changes itself (``RollupDelta``):
+    the row trigger rewrites two 124-column summary rows for every message whose model version changes
+    (about 70 us a message). The trigger is dropped and created again in the caller's transaction, so no
+    other connection ever sees the table without it, and a rollback puts it back.
     """
     name = f"{_PREFIX}_update"
-    if vendor == "postgresql":
-        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = %s", [name])
-        found = cursor.fetchone()
-        if found is None or PAUSE_SETTING not in found[0]:
-            yield False
-            return
-        cursor.execute("SELECT set_config(%s, 'on', true)", [PAUSE_SETTING])
-        yield True
-        cursor.execute("SELECT set_config(%s, 'off', true)", [PAUSE_SETTING])
-        return
-    cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = %s", [name])
-    if cursor.fetchone() is None:
-        yield False
-        return
     cursor.execute(f"DROP TRIGGER {name}")
-    yield True
+    yield
     cursor.execute(_sqlite_triggers()[name])
 
 
 class RollupDelta:
-    """Summary changes added up per (slot, model version) in Python, then written in one upsert each."""
+    """Summary changes added up per (slot, model version) in Python, then written in one statement each."""
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[Any, str], np.ndarray] = {}
+        self._counts: dict[tuple[str, str], np.ndarray] = {}
+        self._entered: set[tuple[str, str]] = set()
 
     def add(
-        self, keys: Sequence[tuple[Any, str]], flagged: Sequence[bool], scores: np.ndarray, sign: int
+        self, keys: Sequence[tuple[str, str]], flagged: Sequence[bool], scores: np.ndarray, sign: int
     ) -> None:
         """Count messages in (``sign`` 1) or take them out (-1) of the summary rows of their (slot, version)
         ``keys``; ``scores`` holds a row of six scores (``LABELS`` order) per message."""
         if not len(keys):
             return
-        groups: dict[tuple[Any, str], int] = {}
+        groups: dict[tuple[str, str], int] = {}
         row = np.fromiter(
             (groups.setdefault(key, len(groups)) for key in keys), dtype=np.intp, count=len(keys)
         )
@@ -224,21 +203,34 @@ class RollupDelta:
         np.add.at(counts, (row[:, None], 2 + np.arange(len(LABELS)) * BUCKETS + buckets), 1)
         for key, i in groups.items():
             self._counts[key] = self._counts.get(key, 0) + sign * counts[i]
+        if sign > 0:
+            self._entered.update(groups)
 
-    def write(self, cursor: Any) -> None:
-        """Apply the changes, one upsert per summary row in (slot, version) order: concurrent writers lock
-        summary rows in the same order, as the PostgreSQL triggers do."""
+    def write_sqlite(self, cursor: Any) -> None:
+        """Apply the changes: an upsert for rows that messages entered, an UPDATE where they only left (as
+        the triggers do: a summary row that is missing is not made up from departures alone)."""
         counts = ["messages", "flagged", *BUCKET_COLUMNS]
-        add = ", ".join(f"{c} = {ROLLUP}.{c} + excluded.{c}" for c in counts)
-        changes = [
-            (slot, version, *delta.tolist()) for (slot, version), delta in sorted(self._counts.items())
-        ]
-        changes = [change for change in changes if any(change[2:])]
-        if changes:
+        add = ", ".join(f"{c} = {c} + excluded.{c}" for c in counts)
+        upserts, updates = [], []
+        for (slot, version), array in sorted(self._counts.items()):
+            delta = array.tolist()
+            if not any(delta):
+                continue
+            if (slot, version) in self._entered:
+                upserts.append((slot, version, *delta))
+            else:
+                updates.append((*delta, slot, version))
+        if upserts:
             cursor.executemany(
                 f"INSERT INTO {ROLLUP} ({_columns()}) VALUES ({', '.join(['%s'] * (2 + len(counts)))}) "
                 f"ON CONFLICT (slot, model_version) DO UPDATE SET {add}",
-                changes,
+                upserts,
+            )
+        if updates:
+            cursor.executemany(
+                f"UPDATE {ROLLUP} SET {', '.join(f'{c} = {c} + %s' for c in counts)} "
+                "WHERE slot = %s AND model_version = %s",
+                updates,
             )
 
 

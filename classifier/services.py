@@ -3,7 +3,6 @@
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 from django.db import IntegrityError, connection, transaction
@@ -12,7 +11,7 @@ from django.utils import timezone
 from .ml import LABELS
 from .models import Feedback, Prediction, RevisionCause, ScoreRevision, Source
 from .moderation import revisions_copy
-from .rollup import RollupDelta, slot_sql, sqlite_slot, summary_update_trigger_paused
+from .rollup import RollupDelta, sqlite_slot, sqlite_update_trigger_paused
 from .scoring import score_texts, threshold_vector
 from .selectors import prediction_chunks
 from .validators import is_blank
@@ -183,40 +182,6 @@ def scores_write(rows: list[ScoreRow], *, cause: RevisionCause = RevisionCause.R
             revisions_copy(ids=[row[-1] for row in rows], cause=cause)
 
 
-def _stored_before(cursor: Any, table: str, ids: list[int]) -> dict[int, tuple]:
-    """Return (flagged, blocked_label, model_version, summary slot, six scores) of the chunk's stored rows.
-
-    On PostgreSQL the rows are locked until the transaction ends: their summary changes are worked out from
-    these values, so no other writer may change them first.
-    """
-    sqlite = connection.vendor == "sqlite"
-    slot = "substr(created_at, 1, 16)" if sqlite else slot_sql("postgresql", "created_at")
-    cursor.execute(
-        f"SELECT id, flagged, blocked_label, model_version, {slot}, {', '.join(LABELS)} FROM {table} "
-        f"WHERE id BETWEEN %s AND %s{'' if sqlite else ' FOR NO KEY UPDATE'}",
-        [min(ids), max(ids)],
-    )
-    if sqlite:
-        return {row[0]: (*row[1:4], sqlite_slot(row[4]), *row[5:]) for row in cursor.fetchall()}
-    return {row[0]: row[1:] for row in cursor.fetchall()}
-
-
-def _summary_moves(before: dict[int, tuple], rows: list[ScoreRow]) -> RollupDelta:
-    """Return the summary changes of re-scored rows: each leaves its old figures and enters its new ones
-    when its scores, flag or model version change (what the UPDATE trigger compares)."""
-    moved = [
-        (old, row)
-        for row in rows
-        if (old := before.get(row[-1])) is not None
-        and (old[0] != row[6] or old[2] != row[7] or old[4:] != row[:6])
-    ]
-    summary = RollupDelta()
-    for sign, values in ((-1, [(old[3], old[2], old[0], *old[4:]) for old, _ in moved]),
-                         (1, [(old[3], row[7], row[6], *row[:6]) for old, row in moved])):  # fmt: skip
-        summary.add([v[:2] for v in values], [v[2] for v in values], np.array([v[3:] for v in values]), sign)
-    return summary
-
-
 def _scores_write_sqlite(rows: list[ScoreRow]) -> None:
     """UPDATE by id; a row whose flag and blocked label stay as stored gets only its scores and version.
 
@@ -226,15 +191,25 @@ def _scores_write_sqlite(rows: list[ScoreRow]) -> None:
     these UPDATEs and the chunk's summary changes are written per quarter hour instead (``RollupDelta``).
     """
     table = connection.ops.quote_name(Prediction._meta.db_table)
+    ids = [row[-1] for row in rows]
     with connection.cursor() as cursor:
-        before = _stored_before(cursor, table, [row[-1] for row in rows])
+        cursor.execute(
+            "SELECT id, flagged, blocked_label, model_version, substr(created_at, 1, 16), "
+            f"{', '.join(LABELS)} FROM {table} WHERE id BETWEEN %s AND %s",
+            [min(ids), max(ids)],
+        )
+        stored = {row[0]: row[1:] for row in cursor.fetchall()}
         kept: list[ScoreRow] = []
         changed: list[ScoreRow] = []
+        moved: list[tuple[tuple, ScoreRow]] = []  # rows whose summary figures change, before and after
         for row in rows:
-            old = before.get(row[-1])
-            if old is not None:  # else deleted since the chunk was read: its UPDATE changes nothing
-                (kept if old[0] == row[6] and old[1] == row[8] else changed).append(row)
-        with summary_update_trigger_paused(cursor, "sqlite") as paused:
+            old = stored.get(row[-1])  # (flagged, blocked_label, model_version, created_at, six scores)
+            if old is None:  # deleted since the chunk was read: its UPDATE changes nothing
+                continue
+            (kept if old[0] == row[6] and old[1] == row[8] else changed).append(row)
+            if old[0] != row[6] or old[2] != row[7] or old[4:] != row[:6]:  # the trigger's WHEN
+                moved.append((old, row))
+        with sqlite_update_trigger_paused(cursor):
             if changed:
                 assign = ", ".join(f"{col} = %s" for col in _COLUMNS)
                 cursor.executemany(f"UPDATE {table} SET {assign} WHERE id = %s", changed)
@@ -244,8 +219,26 @@ def _scores_write_sqlite(rows: list[ScoreRow]) -> None:
                     f"UPDATE {table} SET {assign} WHERE id = %s",
                     [(*row[:6], row[7], row[-1]) for row in kept],
                 )
-        if paused:
-            _summary_moves(before, rows).write(cursor)
+        _summary_moves(moved).write_sqlite(cursor)
+
+
+def _summary_moves(moved: list[tuple[tuple, ScoreRow]]) -> RollupDelta:
+    """Return the summary changes of re-scored rows: each leaves its old figures and enters its new ones."""
+    summary = RollupDelta()
+    slots = [sqlite_slot(old[3]) for old, _ in moved]
+    summary.add(
+        list(zip(slots, (old[2] for old, _ in moved), strict=True)),
+        [old[0] for old, _ in moved],
+        np.array([old[4:] for old, _ in moved]),
+        -1,
+    )
+    summary.add(
+        list(zip(slots, (row[7] for _, row in moved), strict=True)),
+        [row[6] for _, row in moved],
+        np.array([row[:6] for _, row in moved]),
+        1,
+    )
+    return summary
 
 
 _STAGING = "rescore_chunk"
@@ -260,24 +253,20 @@ def _scores_write_postgresql(rows: list[ScoreRow], cause: RevisionCause) -> None
     scores = ", ".join(LABELS)
     ids = [row[-1] for row in rows]
     with connection.cursor() as cursor:
-        before = _stored_before(cursor, table, ids)
         cursor.execute(f"CREATE TEMPORARY TABLE {_STAGING} ({columns})")  # a rollback drops it too
         with cursor.cursor.copy(f"COPY {_STAGING} FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         # The id range lets the planner read the chunk's messages by primary key: the staging table has no
         # statistics, and without the range it may hash-join against a scan of the whole table.
-        update = (
+        cursor.execute(
             f"WITH written AS (UPDATE {table} AS p SET {assign} FROM {_STAGING} AS c "
             "WHERE p.id = c.id AND p.id BETWEEN %s AND %s "
             f"RETURNING p.id, {', '.join(f'p.{label}' for label in LABELS)}, p.flagged, p.model_version) "
             f"INSERT INTO {revisions} (prediction_id, {scores}, flagged, model_version, created_at, cause) "
-            f"SELECT id, {scores}, flagged, model_version, %s, %s FROM written"
+            f"SELECT id, {scores}, flagged, model_version, %s, %s FROM written",
+            [min(ids), max(ids), timezone.now(), cause.value],
         )
-        with summary_update_trigger_paused(cursor, "postgresql") as paused:
-            cursor.execute(update, [min(ids), max(ids), timezone.now(), cause.value])
-        if paused:
-            _summary_moves(before, rows).write(cursor)
         cursor.execute(f"DROP TABLE {_STAGING}")
 
 

@@ -17,13 +17,13 @@ from django.db.models import Count, F, IntegerField, Max, Q
 from django.db.models.functions import Cast, Floor, Least, TruncDay, TruncHour
 from django.utils import timezone
 
-from classifier import dashboard, rollup
+from classifier import dashboard
 from classifier.dashboard import BUCKETS, WINDOWS
 from classifier.ml import LABELS
 from classifier.models import Action, DashboardRollup, Prediction, Status
 from classifier.models_rollup import BUCKET_COLUMNS
 from classifier.moderation import decision_record, threshold_set
-from classifier.rollup import rollup_rebuild, slot_sql, sqlite_slot, summary_update_trigger_paused
+from classifier.rollup import rollup_rebuild, slot_sql, sqlite_slot
 from classifier.scoring import thresholds
 from classifier.services import ScoreRow, scores_write
 
@@ -256,30 +256,3 @@ def test_the_python_slot_of_a_stored_time_is_the_sql_one():
         for stamp in times:
             cursor.execute(f"SELECT {slot_sql('sqlite', 'stamp')} FROM (SELECT %s AS stamp) AS t", [stamp])
             assert cursor.fetchone()[0] == sqlite_slot(stamp), stamp
-
-
-def test_scores_write_pauses_the_summary_update_trigger_on_either_database():
-    with (
-        transaction.atomic(),
-        connection.cursor() as cursor,
-        summary_update_trigger_paused(cursor, connection.vendor) as paused,
-    ):
-        assert paused
-
-
-@pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="PostgreSQL's trigger function reads the setting"
-)
-def test_where_the_trigger_function_ignores_the_pause_it_keeps_the_summary_alone(monkeypatch):
-    """A trigger function older than the pause (a database not migrated since): no pause, no double count."""
-    monkeypatch.setattr(rollup, "PAUSE_SETTING", "toxsite.a_setting_no_function_reads")
-    with (
-        transaction.atomic(),
-        connection.cursor() as cursor,
-        summary_update_trigger_paused(cursor, connection.vendor) as paused,
-    ):
-        assert not paused
-    now = _now()
-    stored = _store(now, count=80, seed=8)
-    scores_write([(0.6, 0.0, 0.2, 0.0, 0.9, 0.0, True, "v5", "", p.pk) for p in stored[::3]])
-    _assert_dashboard_matches_the_rows(now, OFF_EDGE)

@@ -174,6 +174,8 @@ def scores_write(rows: list[ScoreRow], *, cause: RevisionCause = RevisionCause.R
     """
     if not rows:
         return
+    if len({row[-1] for row in rows}) < len(rows):  # a summary change is worked out from one stored state
+        raise ValueError("A chunk of scores to write names a message twice.")
     with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
             _scores_write_postgresql(rows, cause)

@@ -23,7 +23,7 @@ from classifier.ml import LABELS
 from classifier.models import Action, DashboardRollup, Prediction, Status
 from classifier.models_rollup import BUCKET_COLUMNS
 from classifier.moderation import decision_record, threshold_set
-from classifier.rollup import rollup_rebuild, slot_sql, sqlite_slot
+from classifier.rollup import rollup_rebuild, slot_sql, sqlite_slot, sqlite_update_trigger_paused
 from classifier.scoring import thresholds
 from classifier.services import ScoreRow, scores_write
 
@@ -256,3 +256,43 @@ def test_the_python_slot_of_a_stored_time_is_the_sql_one():
         for stamp in times:
             cursor.execute(f"SELECT {slot_sql('sqlite', 'stamp')} FROM (SELECT %s AS stamp) AS t", [stamp])
             assert cursor.fetchone()[0] == sqlite_slot(stamp), stamp
+
+
+def test_a_rescore_that_keeps_the_version_moves_scores_and_flags_in_the_summary():
+    now = _now()
+    stored = _store(now, count=90, seed=9)
+    gone = stored[5].pk
+    with connection.cursor() as cursor:  # deleted after its chunk was read (only plain SQL can)
+        cursor.execute("DELETE FROM classifier_scorerevision WHERE prediction_id = %s", [gone])
+        cursor.execute("DELETE FROM classifier_prediction WHERE id = %s", [gone])
+    rows: list[ScoreRow] = []
+    for i, p in enumerate(stored[:60]):
+        scores = [p.toxic, p.severe_toxic, p.obscene, p.threat, p.insult, p.identity_hate]
+        flagged = p.flagged
+        if i % 3 == 0:
+            scores[i % 6] = EDGY[i % len(EDGY)]  # a score only
+        elif i % 3 == 1:
+            flagged = not flagged  # the flag only
+        rows.append((*scores, flagged, p.model_version, "", p.pk))
+    scores_write(rows)
+    assert not Prediction.objects.filter(pk=gone).exists()
+    _assert_dashboard_matches_the_rows(now, OFF_EDGE)
+
+
+def test_scores_write_refuses_a_chunk_that_names_a_message_twice():
+    stored = _store(_now(), count=3, seed=10)
+    row = (0.1, 0.0, 0.0, 0.0, 0.0, 0.0, False, "v6", "", stored[0].pk)
+    with pytest.raises(ValueError, match="twice"):
+        scores_write([row, row])
+    assert not Prediction.objects.filter(model_version="v6").exists()
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite drops the trigger; PostgreSQL keeps it")
+@pytest.mark.django_db(transaction=True)  # no test transaction around it: autocommit, as a script would run
+def test_the_summary_trigger_is_only_paused_inside_a_transaction():
+    with (
+        connection.cursor() as cursor,
+        pytest.raises(RuntimeError, match="atomic"),
+        sqlite_update_trigger_paused(cursor),
+    ):
+        pass

@@ -59,8 +59,12 @@ def _aggregate(vendor: str, changes: str) -> str:
     )
 
 
+# The summary's counts, after its key (slot, model_version).
+_COUNTS = ["messages", "flagged", *BUCKET_COLUMNS]
+
+
 def _columns() -> str:
-    return ", ".join(["slot", "model_version", "messages", "flagged", *BUCKET_COLUMNS])
+    return ", ".join(["slot", "model_version", *_COUNTS])
 
 
 def _rows(alias: str, sign: str, source: str) -> str:
@@ -80,7 +84,7 @@ def _postgres_changes(operation: str) -> str:
 
 
 def _install_postgres(cursor: Any) -> None:
-    add = ", ".join(f"{c} = r.{c} + EXCLUDED.{c}" for c in ["messages", "flagged", *BUCKET_COLUMNS])
+    add = ", ".join(f"{c} = r.{c} + EXCLUDED.{c}" for c in _COUNTS)
     for operation, tables in [
         ("INSERT", "NEW TABLE AS new_rows"),
         ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
@@ -114,10 +118,15 @@ def _sqlite_add(row: str) -> str:
             ),
         ]
     )
-    add = ", ".join(f"{c} = {c} + excluded.{c}" for c in ["messages", "flagged", *BUCKET_COLUMNS])
+    return f"{_sqlite_upsert(values)};"
+
+
+def _sqlite_upsert(values: str) -> str:
+    """Return SQLite's INSERT of summary ``values`` (a row's key and counts), added onto an existing row."""
+    add = ", ".join(f"{c} = {c} + excluded.{c}" for c in _COUNTS)
     return (
         f"INSERT INTO {ROLLUP} ({_columns()}) VALUES ({values}) "
-        f"ON CONFLICT (slot, model_version) DO UPDATE SET {add};"
+        f"ON CONFLICT (slot, model_version) DO UPDATE SET {add}"
     )
 
 
@@ -198,7 +207,7 @@ class RollupDelta:
         row = np.fromiter(
             (groups.setdefault(key, len(groups)) for key in keys), dtype=np.intp, count=len(keys)
         )
-        counts = np.zeros((len(groups), 2 + len(BUCKET_COLUMNS)), dtype=np.int64)
+        counts = np.zeros((len(groups), len(_COUNTS)), dtype=np.int64)
         counts[:, 0] = np.bincount(row, minlength=len(groups))
         counts[:, 1] = np.bincount(row, weights=np.asarray(flagged, dtype=np.float64), minlength=len(groups))
         # bucket_sql's buckets: the same double product, truncated (scores are >= 0), the top one holding 1.0
@@ -212,8 +221,6 @@ class RollupDelta:
     def write_sqlite(self, cursor: Any) -> None:
         """Apply the changes: an upsert for rows that messages entered, an UPDATE where they only left (as
         the triggers do: a summary row that is missing is not made up from departures alone)."""
-        counts = ["messages", "flagged", *BUCKET_COLUMNS]
-        add = ", ".join(f"{c} = {c} + excluded.{c}" for c in counts)
         upserts, updates = [], []
         for (slot, version), array in sorted(self._counts.items()):
             delta = array.tolist()
@@ -224,14 +231,10 @@ class RollupDelta:
             else:
                 updates.append((*delta, slot, version))
         if upserts:
-            cursor.executemany(
-                f"INSERT INTO {ROLLUP} ({_columns()}) VALUES ({', '.join(['%s'] * (2 + len(counts)))}) "
-                f"ON CONFLICT (slot, model_version) DO UPDATE SET {add}",
-                upserts,
-            )
+            cursor.executemany(_sqlite_upsert(", ".join(["%s"] * (2 + len(_COUNTS)))), upserts)
         if updates:
             cursor.executemany(
-                f"UPDATE {ROLLUP} SET {', '.join(f'{c} = {c} + %s' for c in counts)} "
+                f"UPDATE {ROLLUP} SET {', '.join(f'{c} = {c} + %s' for c in _COUNTS)} "
                 "WHERE slot = %s AND model_version = %s",
                 updates,
             )

@@ -93,9 +93,8 @@ class ApiKeyAuth(HttpBearer):
         limit = key.rate_limit or settings.API_RATE_LIMIT
         retry_after = rate_limit_hit(key_id=key.id, limit=limit)
         if retry_after is not None:
-            refused = keys_refused([key], self.scope).get(
-                key.id
-            )  # a revoked key is told so, not when to retry
+            # A revoked key is told so, not when to retry.
+            refused = keys_refused([key], self.scope).get(key.id)
             if refused is not None:
                 raise refused
             raise ApiError(

@@ -3,13 +3,22 @@
 Rows stream by keyset pagination (``id > last``); each chunk is scored in one vectorised call and written with
 one set-based statement, its revisions and the run's progress in one transaction. A run is recorded in
 ``ReclassifyRun``, so an interrupted one resumes after the last chunk it committed.
+
+With several workers, SQLite (one writer at a time) has this process read and write every chunk while the
+workers only score, a few chunks ahead; PostgreSQL has each worker claim, score and write chunks of its own.
 """
 
+import ctypes
+import ctypes.util
 import itertools
 import multiprocessing
+import os
+import signal
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from multiprocessing.pool import Pool
 
 from django.db import connection, connections, transaction
 from django.db.models import QuerySet
@@ -17,7 +26,7 @@ from django.utils import timezone
 
 from .ml import LABELS
 from .models import Prediction, ReclassifyRun
-from .scoring import current_model
+from .scoring import ScoredBatch, current_model, score_texts
 from .services import RescoreReport, chunk_rescore, scores_write
 
 
@@ -105,7 +114,8 @@ def planner_statistics_refresh() -> None:
 def reclassify_runs_start(
     *, filters: ReclassifyFilters, resume: bool, workers: int = 1
 ) -> list[ReclassifyRun]:
-    """Record the runs of a new pass, one per worker over disjoint id ranges of about equal size.
+    """Record the runs of a new pass: on PostgreSQL one per worker over disjoint id ranges of about equal
+    size, on SQLite one (its workers only score; this process writes).
 
     With ``resume``, record nothing and return every unfinished run of the current model instead.
     """
@@ -122,7 +132,7 @@ def reclassify_runs_start(
     if workers > 1 and filters.limit is not None:
         raise ValueError("A limit and several workers do not go together.")
     slices = [filters]
-    if workers > 1:
+    if workers > 1 and connection.vendor == "postgresql":
         rows = (
             reclassify_candidates(filters=filters, version=version)
             .order_by("id")
@@ -178,12 +188,37 @@ def reclassify_dry_run(
     return report
 
 
+def _scored(
+    chunks: Iterator[list[tuple]], scorers: Pool | None, ahead: int
+) -> Iterator[tuple[list[tuple], ScoredBatch | None]]:
+    """Yield each chunk with its scores from ``scorers``, which score up to ``ahead`` chunks in advance;
+    without ``scorers``, with None (the caller scores)."""
+    if scorers is None:
+        yield from ((chunk, None) for chunk in chunks)
+        return
+    pending: deque = deque()
+    for chunk in chunks:
+        pending.append((chunk, scorers.apply_async(score_texts, ([row[1] for row in chunk],))))
+        if len(pending) > ahead:
+            first, batch = pending.popleft()
+            yield first, batch.get()
+    while pending:
+        first, batch = pending.popleft()
+        yield first, batch.get()
+
+
 def reclassify_run_execute(
-    *, run: ReclassifyRun, chunk_size: int = 2000, on_chunk: Callable[[int], None] | None = None
+    *,
+    run: ReclassifyRun,
+    chunk_size: int = 2000,
+    on_chunk: Callable[[int], None] | None = None,
+    scorers: Pool | None = None,
+    ahead: int = 0,
 ) -> RescoreReport:
     """Re-score the rows of ``run`` after ``last_id``; a chunk, its revisions and progress commit together.
 
-    Return the totals of the whole run, including what it did before an interruption.
+    With ``scorers``, chunks are scored in those processes, up to ``ahead`` of the one being written. Return
+    the totals of the whole run, including what it did before an interruption.
     """
     if current_model().version != run.model_version:
         raise ValueError(f"Run {run.pk} is for model {run.model_version}, not the loaded one.")
@@ -191,8 +226,9 @@ def reclassify_run_execute(
     limit = None if filters.limit is None else max(filters.limit - run.scanned, 0)
     rows = reclassify_candidates(filters=filters, version=run.model_version)
     report = _report_of(run)
-    for chunk in _chunks(rows, after=run.last_id, chunk_size=chunk_size, limit=limit):
-        ids, writes = chunk_rescore(chunk, report)
+    chunks = _chunks(rows, after=run.last_id, chunk_size=chunk_size, limit=limit)
+    for chunk, batch in _scored(chunks, scorers, ahead):
+        ids, writes = chunk_rescore(chunk, report, batch)
         report.rescored += len(writes)
         with transaction.atomic():
             scores_write(writes)
@@ -261,14 +297,37 @@ def _sum(reports: list[RescoreReport]) -> RescoreReport:
     return total
 
 
-def _execute_in_worker(pk: int, chunk_size: int, pks: list[int]) -> None:
-    try:
-        if connection.vendor == "postgresql":  # workers share all the runs, so none idles while work is left
-            _claim_and_execute(pks=pks, chunk_size=chunk_size)
-        else:
-            reclassify_run_execute(run=ReclassifyRun.objects.get(pk=pk), chunk_size=chunk_size)
+def _claim_in_worker(chunk_size: int, pks: list[int]) -> None:
+    try:  # workers share all the runs, so none idles while work is left
+        _claim_and_execute(pks=pks, chunk_size=chunk_size)
     finally:
         connections.close_all()
+
+
+def _end_with_parent() -> None:
+    """Have the kernel kill this worker when the process that forked it dies (Linux), so a killed command
+    leaves no workers behind, scoring or writing."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: a worker outlives a killed parent until its task ends
+        return
+    if os.getppid() == 1:  # the parent died before the request was made
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _workers(processes: int) -> Pool:
+    """Fork ``processes`` workers; the loaded model is shared copy-on-write.
+
+    This process's connections are closed first, so no process uses another's: each worker opens its own
+    (a scoring worker only to read the thresholds and terms).
+    """
+    current_model()
+    connections.close_all()
+    return multiprocessing.get_context("fork").Pool(processes, initializer=_end_with_parent)
 
 
 def reclassify_runs_execute(
@@ -278,25 +337,33 @@ def reclassify_runs_execute(
     workers: int = 1,
     on_chunk: Callable[[int], None] | None = None,
 ) -> RescoreReport:
-    """Execute ``runs``: in this process, or each in its own of ``workers`` processes.
+    """Execute ``runs`` in this process, with ``workers`` processes.
 
-    On PostgreSQL chunks are claimed with ``SKIP LOCKED``, so several copies (or workers) share the runs
-    safely; on SQLite each process keeps to its own run. Workers are forked (the loaded model is shared
-    copy-on-write) after this process closes its database connections, so each opens its own; progress is
-    read from the runs' committed totals.
+    On SQLite this process reads and writes every chunk, one run after the other, and ``workers`` processes
+    score them (SQLite has one writer at a time: writing workers would wait on each other's locks). On
+    PostgreSQL chunks are claimed with ``SKIP LOCKED``, so several copies (or workers, each claiming,
+    scoring and writing) share the runs safely; progress is read from the runs' committed totals.
     """
     planner_statistics_refresh()
-    if connection.vendor == "postgresql" and workers <= 1:
+    if connection.vendor != "postgresql":
+        if workers <= 1:
+            return _sum(
+                [reclassify_run_execute(run=run, chunk_size=chunk_size, on_chunk=on_chunk) for run in runs]
+            )
+        with _workers(workers) as scorers:
+            reports = [
+                reclassify_run_execute(
+                    run=run, chunk_size=chunk_size, on_chunk=on_chunk, scorers=scorers, ahead=2 * workers
+                )
+                for run in runs
+            ]
+        return _sum(reports)
+    if workers <= 1:
         return _claim_and_execute(pks=[run.pk for run in runs], chunk_size=chunk_size, on_chunk=on_chunk)
-    if workers <= 1 or len(runs) == 1:
-        return _sum(
-            [reclassify_run_execute(run=run, chunk_size=chunk_size, on_chunk=on_chunk) for run in runs]
-        )
-    connections.close_all()
     pks = [run.pk for run in runs]
     seen = sum(run.scanned for run in runs)
-    with multiprocessing.get_context("fork").Pool(min(workers, len(runs))) as pool:
-        pending = pool.starmap_async(_execute_in_worker, [(pk, chunk_size, pks) for pk in pks])
+    with _workers(min(workers, len(runs))) as pool:
+        pending = pool.starmap_async(_claim_in_worker, [(chunk_size, pks)] * len(pks))
         while not pending.ready():
             pending.wait(0.5)
             if on_chunk:

@@ -12,7 +12,7 @@ from .ml import LABELS
 from .models import Feedback, Prediction, RevisionCause, ScoreRevision, Source
 from .moderation import revisions_copy
 from .rollup import RollupDelta, sqlite_slot, sqlite_update_trigger_paused
-from .scoring import score_texts, threshold_vector
+from .scoring import ScoredBatch, score_texts, threshold_vector
 from .selectors import prediction_chunks
 from .validators import is_blank
 
@@ -290,11 +290,15 @@ def predictions_rescore(
     return report
 
 
-def chunk_rescore(chunk: list[tuple], report: RescoreReport) -> tuple[list[int], list[ScoreRow]]:
-    """Score a chunk of (id, text, six scores..., flagged) rows in one call and count what changes into
-    ``report``; return its ids and the rows for ``scores_write``."""
+def chunk_rescore(
+    chunk: list[tuple], report: RescoreReport, batch: ScoredBatch | None = None
+) -> tuple[list[int], list[ScoreRow]]:
+    """Score a chunk of (id, text, six scores..., flagged) rows in one call (unless ``batch`` holds its
+    scores already) and count what changes into ``report``; return its ids and the rows for
+    ``scores_write``."""
     ids, texts, old_scores, old_flagged = _unpack(chunk)
-    batch = score_texts(texts)
+    if batch is None:
+        batch = score_texts(texts)
     limits = threshold_vector()
     crossed = (batch.scores >= limits) != (old_scores >= limits)
     for j, label in enumerate(LABELS):
@@ -302,9 +306,10 @@ def chunk_rescore(chunk: list[tuple], report: RescoreReport) -> tuple[list[int],
     report.scanned += len(ids)
     report.newly_flagged += int((batch.flagged & ~old_flagged).sum())
     report.newly_unflagged += int((~batch.flagged & old_flagged).sum())
+    scores, flags = batch.scores.tolist(), batch.flagged.tolist()  # Python floats and bools, at C speed
     rows: list[ScoreRow] = [
-        (*map(float, scores), bool(flag), batch.model_version, blocked, pk)  # type: ignore[misc]
-        for pk, scores, flag, blocked in zip(ids, batch.scores, batch.flagged, batch.blocked, strict=True)
+        (*row, flag, batch.model_version, blocked, pk)
+        for pk, row, flag, blocked in zip(ids, scores, flags, batch.blocked, strict=True)
     ]
     return ids, rows
 

@@ -72,3 +72,53 @@ def test_run_killed_with_sigkill_resumes_and_rescores_every_row_exactly_once(tin
     assert len(per_row) == ROWS and {count for _, count in per_row} == {1}
     assert read("SELECT COUNT(*) FROM classifier_reclassifyrun WHERE finished_at IS NOT NULL") == [(1,)]
     assert "Scanned 0 rows" in manage(env, "reclassify").stdout.decode()
+
+
+def _children(pid: int) -> set[int]:
+    return {
+        int(child)
+        for children in Path(f"/proc/{pid}/task").glob("*/children")
+        for child in children.read_text().split()
+    }
+
+
+def _alive(pid: int) -> bool:
+    try:  # a dead process that its parent has not waited for yet is a zombie: gone for this purpose
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_killing_a_run_with_workers_kills_its_workers_and_the_run_resumes(tiny_model_path, tmp_path):
+    env = _subprocess_env(tiny_model_path)
+    read = subprocess_database(env, tmp_path)
+    manage(env, "seed_predictions", str(ROWS), "--generated", "--verbosity", "0")
+    command = ["reclassify", "--force", "--workers", "2", "--chunk-size", "10", "--verbosity", "0"]
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", *command], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not read("SELECT 1 FROM classifier_reclassifyrun WHERE last_id > 0"):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        workers = _children(process.pid)
+        assert len(workers) == 2
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, "a worker outlived the killed command"
+        time.sleep(0.05)
+    scanned = sum(count for (count,) in read("SELECT scanned FROM classifier_reclassifyrun"))
+    assert 0 < scanned < ROWS
+    out = manage(env, "reclassify", "--resume", "--workers", "2", "--chunk-size", "500").stdout.decode()
+    assert f"Scanned {ROWS} rows" in out and f"re-scored {ROWS}" in out
+    per_row = read(
+        "SELECT p.id, COUNT(r.id) FROM classifier_prediction p LEFT JOIN classifier_scorerevision r "
+        "ON r.prediction_id = p.id AND r.cause = 'reclassified' GROUP BY p.id"
+    )
+    assert len(per_row) == ROWS and {count for _, count in per_row} == {1}

@@ -1,6 +1,8 @@
-"""``reclassify --workers N`` scores in N processes over disjoint id ranges, each row exactly once."""
+"""``reclassify --workers N`` scores in N processes, each row exactly once: on SQLite the command writes what
+its workers score; on PostgreSQL each worker claims and writes chunks of its own id ranges."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -8,7 +10,11 @@ import sys
 import pytest
 from django.db import connection
 
-from classifier.reclassify import ReclassifyFilters, reclassify_runs_start
+from classifier import reclassify
+from classifier.models import Prediction, ReclassifyRun, ScoreRevision
+from classifier.reclassify import ReclassifyFilters, reclassify_run_execute, reclassify_runs_start
+from classifier.scoring import current_model, score_texts
+from classifier.seeding import predictions_seed
 
 from .subprocess_support import ROOT, manage, subprocess_database
 from .test_reclassify_resume import _subprocess_env
@@ -25,11 +31,16 @@ def test_two_workers_split_the_rows_and_rescore_each_exactly_once(tiny_model_pat
     out = manage(env, "reclassify", "--force", "--workers", "2", "--chunk-size", "100").stdout.decode()
     assert f"Scanned {ROWS} rows" in out and f"re-scored {ROWS}" in out
     runs = read("SELECT options, scanned, finished_at FROM classifier_reclassifyrun ORDER BY id")
-    assert len(runs) == 2 and all(finished is not None for *_, finished in runs)
+    assert all(finished is not None for *_, finished in runs)
     slices = [json.loads(options) if isinstance(options, str) else options for options, _, _ in runs]
-    assert slices[0]["id_from"] is None and slices[1]["id_below"] is None
-    assert slices[0]["id_below"] == slices[1]["id_from"]
-    assert sorted(scanned for _, scanned, _ in runs) == [ROWS // 2, ROWS // 2]
+    if connection.vendor == "postgresql":  # a run per worker, over disjoint id ranges
+        assert len(runs) == 2
+        assert slices[0]["id_from"] is None and slices[1]["id_below"] is None
+        assert slices[0]["id_below"] == slices[1]["id_from"]
+        assert sorted(scanned for _, scanned, _ in runs) == [ROWS // 2, ROWS // 2]
+    else:  # one run, written in id order by the command
+        assert len(runs) == 1 and runs[0][1] == ROWS
+        assert slices[0]["id_from"] is None and slices[0]["id_below"] is None
     per_row = read(
         "SELECT p.id, COUNT(r.id) FROM classifier_prediction p LEFT JOIN classifier_scorerevision r "
         "ON r.prediction_id = p.id AND r.cause = 'reclassified' GROUP BY p.id"
@@ -60,3 +71,37 @@ def test_two_copies_resuming_on_postgresql_share_the_runs_without_overlap(tiny_m
     )
     assert len(per_row) == ROWS and {count for _, count in per_row} == {1}
     assert read("SELECT COUNT(*) FROM classifier_reclassifyrun WHERE finished_at IS NULL") == [(0,)]
+
+
+SCORED_BY = "TOXSITE_TEST_SCORED_BY"
+
+
+def _score_texts_noting_the_process(texts: list[str]):
+    """``score_texts`` that appends its process id to the file named by an environment variable."""
+    with open(os.environ[SCORED_BY], "a") as out:
+        out.write(f"{os.getpid()}\n")
+    return score_texts(texts)
+
+
+def test_scoring_workers_score_chunks_ahead_and_the_caller_writes_them_in_order(tmp_path, monkeypatch):
+    noted = tmp_path / "pids"
+    monkeypatch.setenv(SCORED_BY, str(noted))
+    monkeypatch.setattr(reclassify, "score_texts", _score_texts_noting_the_process)  # forked: workers see it
+    predictions_seed(count=500, texts=[f"message number {n}, you idiot" for n in range(50)])
+    (run,) = reclassify_runs_start(filters=ReclassifyFilters(force=True), resume=False)
+    progress: list[int] = []
+    with reclassify._workers(2) as scorers:
+        report = reclassify_run_execute(
+            run=run, chunk_size=30, on_chunk=progress.append, scorers=scorers, ahead=4
+        )
+    scorer_pids = {int(pid) for pid in noted.read_text().split()}
+    assert os.getpid() not in scorer_pids and 1 <= len(scorer_pids) <= 2
+    assert len(noted.read_text().split()) == 17  # one call per chunk of 30 among 500 rows
+    assert report.scanned == report.rescored == 500 and sum(progress) == 500
+    run.refresh_from_db()
+    assert run.last_id == Prediction.objects.order_by("-id").values_list("id", flat=True)[0]
+    version = current_model().version
+    assert set(Prediction.objects.values_list("model_version", flat=True)) == {version}
+    per_message = ScoreRevision.objects.filter(cause="reclassified", model_version=version)
+    assert per_message.count() == 500 and per_message.values("prediction").distinct().count() == 500
+    assert ReclassifyRun.objects.count() == 1

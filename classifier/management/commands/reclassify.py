@@ -61,7 +61,10 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=1,
-            help="Score in N processes over disjoint id ranges (default: 1).",
+            help=(
+                "Score in N processes (default: 1). On SQLite this process writes what they score; on "
+                "PostgreSQL each writes its own chunks."
+            ),
         )
 
     def _filters(self, options: dict[str, Any]) -> ReclassifyFilters:

@@ -3,10 +3,10 @@
 For each row count and database: a fresh database (a file in a temporary folder; a temporary PostgreSQL
 database, dropped afterwards) gets 50,000 scored messages (``seed_predictions``), made to look scored by an
 earlier model (another model version, each score moved by -20 % to +20 %), then copied set-based up to N
-rows (texts repeat every 50,000, as ``seed_predictions`` would repeat them). That is the work after a
-retrain: every row gets a new version and new scores, and some change flag. Then, one right after the other,
-the pure model scoring rate on the same texts in ``--workers`` processes (and in one), and
-``reclassify --workers N`` in a fresh process. Prints rows/s, the ratio to both scoring rates, and
+rows, each copy a month earlier (texts repeat every 50,000, as ``seed_predictions`` would repeat them).
+That is the work after a retrain: every row gets a new version and new scores, and some change flag. Then,
+one right after the other, the pure model scoring rate on the same texts in ``--workers`` processes (and in
+one), and ``reclassify --workers N`` in a fresh process. Prints rows/s, the ratio to both scoring rates, and
 the peak resident memory of the reclassify process and of its largest worker.
 Run: .venv/bin/python bench/bench_reclassify.py --rows 100000 1000000 [--workers 2] [--postgres-url URL]
 """
@@ -49,6 +49,7 @@ from classifier.seeding import seed_texts  # noqa: E402
 MODEL = ROOT / "ml_models" / "toxsite.joblib"
 DATA = ROOT.parent / "shared" / "data"
 POOL = 50_000
+DAYS = 30  # the seeded messages' creation times span this many days
 PURE_ROWS = 200_000  # rows scored by the pure-rate measurement (all processes together)
 
 # Runs reclassify in a fresh process; prints as JSON its seconds, summary, peak RSS (kB, its own and its
@@ -134,13 +135,25 @@ def _age(execute: Callable[[str], None]) -> None:
     execute(f"UPDATE classifier_prediction SET model_version = 'tox-earlier', {moved}")
 
 
-def _grow(execute: Callable[[str], None], rows: int) -> None:
-    """Copy the stored messages (the trigger adds their first revisions) until there are ``rows``."""
-    have = min(rows, POOL)
+def _grow(kind: str, execute: Callable[[str], None], rows: int) -> None:
+    """Copy the seeded messages (the trigger adds their first revisions) until there are ``rows``, each copy
+    ``DAYS`` earlier than the one before.
+
+    In a real table ids grow with time, so disjoint id ranges (PostgreSQL's workers) hold different quarter
+    hours. Copies of the same month would have every range hold the same ones, and the workers would queue
+    for the same summary rows' locks all the time.
+    """
+    have, copies = min(rows, POOL), 0
     while have < rows:
-        more = min(have, rows - have)
+        copies += 1
+        more = min(POOL, rows - have)
+        if kind == "PostgreSQL":
+            earlier = f"created_at - INTERVAL '{copies * DAYS} days'"
+        else:  # Django's text format, to the millisecond
+            earlier = f"strftime('%Y-%m-%d %H:%M:%f', created_at, '-{copies * DAYS} days')"
         execute(
-            f"INSERT INTO classifier_prediction ({_COPIED}) SELECT {_COPIED} FROM classifier_prediction "
+            f"INSERT INTO classifier_prediction ({_COPIED}) "
+            f"SELECT {_COPIED.replace('created_at', earlier)} FROM classifier_prediction "
             f"ORDER BY id LIMIT {more}"
         )
         have += more
@@ -224,9 +237,19 @@ def run_on(kind: str, db: Database, rows: int, args: argparse.Namespace, texts: 
     """Seed ``rows`` messages, measure the pure scoring rates, reclassify them all, print the figures."""
     _manage(db.env, "migrate", "--no-input", "--verbosity", "0")
     started = time.perf_counter()
-    _manage(db.env, "seed_predictions", str(min(rows, POOL)), "--data-dir", str(DATA), "--verbosity", "0")
+    _manage(
+        db.env,
+        "seed_predictions",
+        str(min(rows, POOL)),
+        "--data-dir",
+        str(DATA),
+        "--days",
+        str(DAYS),
+        "--verbosity",
+        "0",
+    )
     _age(db.execute)
-    _grow(db.execute, rows)
+    _grow(kind, db.execute, rows)
     seeded = time.perf_counter() - started
     pure_texts = list(itertools.islice(itertools.cycle(texts), min(rows, PURE_ROWS)))
     pure_1, _ = pure_rate(pure_texts, args.chunk_size, 1)

@@ -9,16 +9,17 @@ workers only score, a few chunks ahead; PostgreSQL has each worker claim, score 
 """
 
 import ctypes
-import ctypes.util
 import itertools
 import multiprocessing
 import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from multiprocessing.pool import Pool
 
 from django.db import connection, connections, transaction
 from django.db.models import QuerySet
@@ -32,6 +33,14 @@ from .services import RescoreReport, chunk_rescore, scores_write
 
 class NothingToResume(Exception):
     """There is no unfinished run of the current model to resume."""
+
+
+class WorkerLost(Exception):
+    """A worker process died (killed, out of memory); what was committed before is kept."""
+
+
+class ModelChanged(Exception):
+    """The model file was replaced during a run; what was committed before is kept."""
 
 
 @dataclass(frozen=True)
@@ -111,11 +120,16 @@ def planner_statistics_refresh() -> None:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(Prediction._meta.db_table)}")
 
 
+# Workers claim chunks of the least advanced run no other worker holds, so the runs advance together; with
+# more runs than workers none sits out the end because the only runs left are locked by the others.
+RANGES_PER_WORKER = 4
+
+
 def reclassify_runs_start(
     *, filters: ReclassifyFilters, resume: bool, workers: int = 1
 ) -> list[ReclassifyRun]:
-    """Record the runs of a new pass: on PostgreSQL one per worker over disjoint id ranges of about equal
-    size, on SQLite one (its workers only score; this process writes).
+    """Record the runs of a new pass: on PostgreSQL ``RANGES_PER_WORKER`` per worker over disjoint id ranges
+    of about equal size, on SQLite one (its workers only score; this process writes).
 
     With ``resume``, record nothing and return every unfinished run of the current model instead.
     """
@@ -138,8 +152,8 @@ def reclassify_runs_start(
             .order_by("id")
             .values_list("id", flat=True)
         )
-        total = rows.count()
-        starts = {rows[total * k // workers] for k in range(1, workers) if 0 < total * k // workers < total}
+        total, parts = rows.count(), workers * RANGES_PER_WORKER
+        starts = {rows[total * k // parts] for k in range(1, parts) if 0 < total * k // parts < total}
         bounds = [None, *sorted(starts), None]
         slices = [replace(filters, id_from=a, id_below=b) for a, b in itertools.pairwise(bounds)]
     return [
@@ -188,8 +202,18 @@ def reclassify_dry_run(
     return report
 
 
+def _same_model(writes: list, version: str) -> None:
+    """Refuse scores of another model than the run's: the model file was replaced during the run."""
+    if writes and writes[0][7] != version:
+        raise ModelChanged(
+            f"The model file changed during the run (now {writes[0][7]}, the run is for {version}). The "
+            "chunks committed before are kept: run `manage.py reclassify` again to re-score with the new "
+            "model."
+        )
+
+
 def _scored(
-    chunks: Iterator[list[tuple]], scorers: Pool | None, ahead: int
+    chunks: Iterator[list[tuple]], scorers: ProcessPoolExecutor | None, ahead: int
 ) -> Iterator[tuple[list[tuple], ScoredBatch | None]]:
     """Yield each chunk with its scores from ``scorers``, which score up to ``ahead`` chunks in advance;
     without ``scorers``, with None (the caller scores)."""
@@ -198,13 +222,13 @@ def _scored(
         return
     pending: deque = deque()
     for chunk in chunks:
-        pending.append((chunk, scorers.apply_async(score_texts, ([row[1] for row in chunk],))))
+        pending.append((chunk, scorers.submit(score_texts, [row[1] for row in chunk])))
         if len(pending) > ahead:
             first, batch = pending.popleft()
-            yield first, batch.get()
+            yield first, batch.result()
     while pending:
         first, batch = pending.popleft()
-        yield first, batch.get()
+        yield first, batch.result()
 
 
 def reclassify_run_execute(
@@ -212,7 +236,7 @@ def reclassify_run_execute(
     run: ReclassifyRun,
     chunk_size: int = 2000,
     on_chunk: Callable[[int], None] | None = None,
-    scorers: Pool | None = None,
+    scorers: ProcessPoolExecutor | None = None,
     ahead: int = 0,
 ) -> RescoreReport:
     """Re-score the rows of ``run`` after ``last_id``; a chunk, its revisions and progress commit together.
@@ -229,6 +253,7 @@ def reclassify_run_execute(
     chunks = _chunks(rows, after=run.last_id, chunk_size=chunk_size, limit=limit)
     for chunk, batch in _scored(chunks, scorers, ahead):
         ids, writes = chunk_rescore(chunk, report, batch)
+        _same_model(writes, run.model_version)
         report.rescored += len(writes)
         with transaction.atomic():
             scores_write(writes)
@@ -274,6 +299,7 @@ def _claim_and_execute(
                 continue
             report = _report_of(run)
             ids, writes = chunk_rescore(chunk, report)
+            _same_model(writes, version)
             scores_write(writes)
             run.last_id = ids[-1]
             run.scanned, run.rescored = report.scanned, report.rescored + len(writes)
@@ -304,30 +330,53 @@ def _claim_in_worker(chunk_size: int, pks: list[int]) -> None:
         connections.close_all()
 
 
-def _end_with_parent() -> None:
-    """Have the kernel kill this worker when the process that forked it dies (Linux), so a killed command
-    leaves no workers behind, scoring or writing."""
+def _worker_start(parent: int) -> None:
+    """Set up a worker: the kernel kills it when ``parent`` (the command) dies, on Linux, so a killed command
+    leaves no workers behind; Ctrl-C is the command's to handle (it stops the workers itself)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: a worker outlives a killed parent until its task ends
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            return
+    except (OSError, AttributeError):  # not Linux: a worker outlives a killed command until its task ends
         return
-    if os.getppid() == 1:  # the parent died before the request was made
+    if os.getppid() != parent:  # the command died before the request was made
         os._exit(1)
 
 
 _PR_SET_PDEATHSIG = 1
 
 
-def _workers(processes: int) -> Pool:
+@contextmanager
+def _workers(processes: int) -> Iterator[ProcessPoolExecutor]:
     """Fork ``processes`` workers; the loaded model is shared copy-on-write.
 
     This process's connections are closed first, so no process uses another's: each worker opens its own
-    (a scoring worker only to read the thresholds and terms).
+    (a scoring worker only to read the thresholds and terms). A worker that dies raises ``WorkerLost`` here
+    instead of leaving its task waited for forever. When this process fails or is interrupted, the workers
+    are stopped at once: a worker claiming chunks (PostgreSQL) would otherwise go on to the end, and its
+    open transaction is rolled back.
     """
     current_model()
     connections.close_all()
-    return multiprocessing.get_context("fork").Pool(processes, initializer=_end_with_parent)
+    context = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
+    )
+    try:
+        yield pool
+    except BaseException as exc:
+        for process in list(pool._processes.values()):  # Python 3.14's terminate_workers(); 3.11 has none
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        if isinstance(exc, BrokenProcessPool):
+            raise WorkerLost(
+                "A reclassify worker process died (killed, or out of memory?). The chunks committed before "
+                "are kept: run `manage.py reclassify --resume` to continue, with fewer --workers if memory "
+                "is short."
+            ) from exc
+        raise
+    pool.shutdown(wait=True)
 
 
 def reclassify_runs_execute(
@@ -363,13 +412,14 @@ def reclassify_runs_execute(
     pks = [run.pk for run in runs]
     seen = sum(run.scanned for run in runs)
     with _workers(min(workers, len(runs))) as pool:
-        pending = pool.starmap_async(_claim_in_worker, [(chunk_size, pks)] * len(pks))
-        while not pending.ready():
-            pending.wait(0.5)
+        pending = {pool.submit(_claim_in_worker, chunk_size, pks) for _ in range(min(workers, len(runs)))}
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # re-raises a worker's exception
             if on_chunk:
                 now = sum(ReclassifyRun.objects.filter(pk__in=pks).values_list("scanned", flat=True))
                 on_chunk(now - seen)
                 seen = now
-        pending.get()  # re-raises a worker's exception
     connections.close_all()
     return _sum([_report_of(run) for run in ReclassifyRun.objects.filter(pk__in=pks)])

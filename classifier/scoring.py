@@ -30,6 +30,7 @@ class ScoredBatch:
     flagged: np.ndarray
     model_version: str
     blocked: tuple[str, ...] = ()  # per text: the label of a blocked term in it, or ""
+    limits: np.ndarray | None = None  # the thresholds ``flagged`` was decided with, in ``LABELS`` order
 
     def rows(self) -> list[dict[str, float]]:
         """Return one ``{label: score}`` dict per text."""
@@ -110,10 +111,13 @@ def score_texts(texts: list[str]) -> ScoredBatch:
             # leaves can join or split words), as the model would normalise any text it is given.
             normalised = normalize_many(kept)
     scores = model.model.predict_proba_normalized(normalised)
-    flagged: np.ndarray = np.asarray((scores >= threshold_vector(model)).any(axis=1)) | np.array(
+    limits = threshold_vector(model)
+    flagged: np.ndarray = np.asarray((scores >= limits).any(axis=1)) | np.array(
         [bool(label) for label in blocked], dtype=bool
     )
-    return ScoredBatch(scores=scores, flagged=flagged, model_version=model.version, blocked=blocked)
+    return ScoredBatch(
+        scores=scores, flagged=flagged, model_version=model.version, blocked=blocked, limits=limits
+    )
 
 
 @dataclass(frozen=True)

@@ -299,7 +299,7 @@ def chunk_rescore(
     ids, texts, old_scores, old_flagged = _unpack(chunk)
     if batch is None:
         batch = score_texts(texts)
-    limits = threshold_vector()
+    limits = threshold_vector() if batch.limits is None else batch.limits  # those the flags were set with
     crossed = (batch.scores >= limits) != (old_scores >= limits)
     for j, label in enumerate(LABELS):
         report.label_changes[label] += int(crossed[:, j].sum())

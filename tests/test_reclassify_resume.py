@@ -89,30 +89,26 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_killing_a_run_with_workers_kills_its_workers_and_the_run_resumes(tiny_model_path, tmp_path):
-    env = _subprocess_env(tiny_model_path)
-    read = subprocess_database(env, tmp_path)
-    manage(env, "seed_predictions", str(ROWS), "--generated", "--verbosity", "0")
+def _start_with_workers(env: dict[str, str], read) -> tuple[subprocess.Popen[bytes], set[int]]:
+    """Start ``reclassify --workers 2`` in a session of its own (a terminal's process group); return it and
+    its workers once it has committed a chunk."""
     command = ["reclassify", "--force", "--workers", "2", "--chunk-size", "10", "--verbosity", "0"]
     process = subprocess.Popen(
-        [sys.executable, "manage.py", *command], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+        [sys.executable, "manage.py", *command],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
-    try:
-        deadline = time.monotonic() + 60
-        while not read("SELECT 1 FROM classifier_reclassifyrun WHERE last_id > 0"):
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
-        workers = _children(process.pid)
-        assert len(workers) == 2
-        process.send_signal(signal.SIGKILL)
-        assert process.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in workers):
-        assert time.monotonic() < deadline, "a worker outlived the killed command"
-        time.sleep(0.05)
+    deadline = time.monotonic() + 60
+    while not read("SELECT 1 FROM classifier_reclassifyrun WHERE last_id > 0"):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    return process, _children(process.pid)
+
+
+def _resume_rescores_every_row_exactly_once(env: dict[str, str], read) -> None:
     scanned = sum(count for (count,) in read("SELECT scanned FROM classifier_reclassifyrun"))
     assert 0 < scanned < ROWS
     out = manage(env, "reclassify", "--resume", "--workers", "2", "--chunk-size", "500").stdout.decode()
@@ -122,3 +118,62 @@ def test_killing_a_run_with_workers_kills_its_workers_and_the_run_resumes(tiny_m
         "ON r.prediction_id = p.id AND r.cause = 'reclassified' GROUP BY p.id"
     )
     assert len(per_row) == ROWS and {count for _, count in per_row} == {1}
+
+
+def _gone_within(pids: set[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while any(_alive(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_killing_a_run_with_workers_kills_its_workers_and_the_run_resumes(tiny_model_path, tmp_path):
+    env = _subprocess_env(tiny_model_path)
+    read = subprocess_database(env, tmp_path)
+    manage(env, "seed_predictions", str(ROWS), "--generated", "--verbosity", "0")
+    process, workers = _start_with_workers(env, read)
+    try:
+        assert len(workers) == 2
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        process.kill()
+        process.communicate()
+    assert _gone_within(workers, 10), "a worker outlived the killed command"
+    _resume_rescores_every_row_exactly_once(env, read)
+
+
+def test_a_worker_killed_mid_run_stops_the_run_with_an_error_naming_resume(tiny_model_path, tmp_path):
+    env = _subprocess_env(tiny_model_path)
+    read = subprocess_database(env, tmp_path)
+    manage(env, "seed_predictions", str(ROWS), "--generated", "--verbosity", "0")
+    process, workers = _start_with_workers(env, read)
+    try:
+        os.kill(min(workers), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 1
+    assert "worker process died" in stderr.decode() and "reclassify --resume" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert _gone_within(workers, 10), "the other worker outlived the failed command"
+    _resume_rescores_every_row_exactly_once(env, read)
+
+
+def test_ctrl_c_stops_a_run_with_workers_at_once_and_it_resumes(tiny_model_path, tmp_path):
+    env = _subprocess_env(tiny_model_path)
+    read = subprocess_database(env, tmp_path)
+    manage(env, "seed_predictions", str(ROWS), "--generated", "--verbosity", "0")
+    process, workers = _start_with_workers(env, read)
+    try:
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends: the command and its workers
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 1
+    assert "Interrupted" in stderr.decode() and "reclassify --resume" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert _gone_within(workers, 10), "a worker outlived the interrupted command"
+    _resume_rescores_every_row_exactly_once(env, read)

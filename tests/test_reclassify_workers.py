@@ -1,8 +1,11 @@
 """``reclassify --workers N`` scores in N processes, each row exactly once: on SQLite the command writes what
 its workers score; on PostgreSQL each worker claims and writes chunks of its own id ranges."""
 
+import dataclasses
+import itertools
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -10,9 +13,16 @@ import sys
 import pytest
 from django.db import connection
 
-from classifier import reclassify
+from classifier import reclassify, services
+from classifier.ml.model import REBUILD_HINT, ModelError
 from classifier.models import Prediction, ReclassifyRun, ScoreRevision
-from classifier.reclassify import ReclassifyFilters, reclassify_run_execute, reclassify_runs_start
+from classifier.reclassify import (
+    RANGES_PER_WORKER,
+    ModelChanged,
+    ReclassifyFilters,
+    reclassify_run_execute,
+    reclassify_runs_start,
+)
 from classifier.scoring import current_model, score_texts
 from classifier.seeding import predictions_seed
 
@@ -33,11 +43,11 @@ def test_two_workers_split_the_rows_and_rescore_each_exactly_once(tiny_model_pat
     runs = read("SELECT options, scanned, finished_at FROM classifier_reclassifyrun ORDER BY id")
     assert all(finished is not None for *_, finished in runs)
     slices = [json.loads(options) if isinstance(options, str) else options for options, _, _ in runs]
-    if connection.vendor == "postgresql":  # a run per worker, over disjoint id ranges
-        assert len(runs) == 2
-        assert slices[0]["id_from"] is None and slices[1]["id_below"] is None
-        assert slices[0]["id_below"] == slices[1]["id_from"]
-        assert sorted(scanned for _, scanned, _ in runs) == [ROWS // 2, ROWS // 2]
+    if connection.vendor == "postgresql":  # runs over disjoint id ranges that cover them all
+        assert len(runs) == 2 * RANGES_PER_WORKER
+        assert slices[0]["id_from"] is None and slices[-1]["id_below"] is None
+        assert all(a["id_below"] == b["id_from"] for a, b in itertools.pairwise(slices))
+        assert [scanned for _, scanned, _ in runs] == [ROWS // len(runs)] * len(runs)
     else:  # one run, written in id order by the command
         assert len(runs) == 1 and runs[0][1] == ROWS
         assert slices[0]["id_from"] is None and slices[0]["id_below"] is None
@@ -55,7 +65,7 @@ def test_two_copies_resuming_on_postgresql_share_the_runs_without_overlap(tiny_m
     read = subprocess_database(env, tmp_path)
     manage(env, "seed_predictions", str(ROWS), "--generated", "--verbosity", "0")
     runs = reclassify_runs_start(filters=ReclassifyFilters(force=True), resume=False, workers=4)
-    assert len(runs) == 4
+    assert len(runs) == 4 * RANGES_PER_WORKER
     command = [sys.executable, "manage.py", "reclassify", "--resume", "--chunk-size", "50"]
     copies = [
         subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -105,3 +115,51 @@ def test_scoring_workers_score_chunks_ahead_and_the_caller_writes_them_in_order(
     per_message = ScoreRevision.objects.filter(cause="reclassified", model_version=version)
     assert per_message.count() == 500 and per_message.values("prediction").distinct().count() == 500
     assert ReclassifyRun.objects.count() == 1
+
+
+MARKER = "the scoring of this chunk fails"
+
+
+def _score_texts_failing_on_the_marker(texts: list[str]):
+    if MARKER in texts:
+        raise ModelError("corrupt", "The model file is truncated.")
+    return score_texts(texts)
+
+
+def test_a_model_error_in_a_scoring_worker_reaches_the_caller_and_keeps_what_was_written(monkeypatch):
+    monkeypatch.setattr(reclassify, "score_texts", _score_texts_failing_on_the_marker)
+    predictions_seed(count=300, texts=[f"message {n}" for n in range(299)] + [MARKER])
+    (run,) = reclassify_runs_start(filters=ReclassifyFilters(force=True), resume=False)
+    with pytest.raises(ModelError, match="truncated") as failure, reclassify._workers(2) as scorers:
+        reclassify_run_execute(run=run, chunk_size=50, scorers=scorers, ahead=4)
+    assert failure.value.kind == "corrupt"
+    run.refresh_from_db()
+    assert run.scanned == 250 and run.finished_at is None  # the five chunks before the failing one
+    assert ScoreRevision.objects.filter(cause="reclassified").count() == 250
+
+
+def test_scores_of_another_model_mid_run_stop_it_and_keep_what_was_written(monkeypatch):
+    calls: list[int] = []
+
+    def replaced_after_the_first_chunk(texts: list[str]):
+        calls.append(len(texts))
+        batch = score_texts(texts)
+        return batch if len(calls) == 1 else dataclasses.replace(batch, model_version="tox-newer")
+
+    monkeypatch.setattr(services, "score_texts", replaced_after_the_first_chunk)
+    predictions_seed(count=100, texts=[f"message {n}" for n in range(100)])
+    (run,) = reclassify_runs_start(filters=ReclassifyFilters(force=True), resume=False)
+    with pytest.raises(ModelChanged, match="now tox-newer, the run is for tox-"):
+        reclassify_run_execute(run=run, chunk_size=40)
+    run.refresh_from_db()
+    assert run.scanned == 40
+    assert not Prediction.objects.filter(model_version="tox-newer").exists()
+
+
+def test_model_errors_survive_the_trip_from_a_worker():
+    error = pickle.loads(pickle.dumps(ModelError("incompatible", "Built with another scikit-learn.")))
+    assert (error.kind, str(error), error.hint) == (
+        "incompatible",
+        "Built with another scikit-learn.",
+        REBUILD_HINT,
+    )

@@ -46,6 +46,9 @@ class ModelError(Exception):
         self.kind = kind
         self.hint = REBUILD_HINT
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # pickled from a worker process to the caller
+        return type(self), (self.kind, str(self))
+
 
 @dataclass(frozen=True)
 class Span:

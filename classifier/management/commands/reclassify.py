@@ -10,8 +10,10 @@ from tqdm import tqdm
 
 from classifier.ml.model import ModelError
 from classifier.reclassify import (
+    ModelChanged,
     NothingToResume,
     ReclassifyFilters,
+    WorkerLost,
     reclassify_candidates,
     reclassify_dry_run,
     reclassify_remaining,
@@ -130,9 +132,20 @@ class Command(BaseCommand):
                     done.append(rows)
                     bar.update(rows)
 
-                report = reclassify_runs_execute(
-                    runs=runs, chunk_size=options["chunk_size"], workers=options["workers"], on_chunk=progress
-                )
+                try:
+                    report = reclassify_runs_execute(
+                        runs=runs,
+                        chunk_size=options["chunk_size"],
+                        workers=options["workers"],
+                        on_chunk=progress,
+                    )
+                except (WorkerLost, ModelChanged) as exc:
+                    raise CommandError(str(exc)) from exc
+                except KeyboardInterrupt:
+                    raise CommandError(
+                        "Interrupted. The chunks committed before are kept: run "
+                        "`manage.py reclassify --resume` to continue."
+                    ) from None
         if not quiet:
             self._summary(report, version, time.monotonic() - started, dry_run=options["dry_run"])
             if options["resume"]:  # other copies may have shared the runs (PostgreSQL)

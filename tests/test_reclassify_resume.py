@@ -145,35 +145,31 @@ def test_killing_a_run_with_workers_kills_its_workers_and_the_run_resumes(tiny_m
     _resume_rescores_every_row_exactly_once(env, read)
 
 
-def test_a_worker_killed_mid_run_stops_the_run_with_an_error_naming_resume(tiny_model_path, tmp_path):
+def _kill_a_worker(process: subprocess.Popen[bytes], workers: set[int]) -> None:
+    os.kill(min(workers), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+
+
+def _ctrl_c(process: subprocess.Popen[bytes], workers: set[int]) -> None:
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends: the command and its workers
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "message"), [(_kill_a_worker, "worker process died"), (_ctrl_c, "Interrupted")]
+)
+def test_a_run_with_workers_stopped_midway_says_so_leaves_no_worker_and_resumes(
+    interrupt, message, tiny_model_path, tmp_path
+):
     env = _subprocess_env(tiny_model_path)
     read = subprocess_database(env, tmp_path)
     manage(env, "seed_predictions", str(ROWS), "--generated", "--verbosity", "0")
     process, workers = _start_with_workers(env, read)
     try:
-        os.kill(min(workers), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+        interrupt(process, workers)
         _, stderr = process.communicate(timeout=60)
     finally:
         process.kill()
     assert process.returncode == 1
-    assert "worker process died" in stderr.decode() and "reclassify --resume" in stderr.decode()
+    assert message in stderr.decode() and "reclassify --resume" in stderr.decode()
     assert "Traceback" not in stderr.decode()
-    assert _gone_within(workers, 10), "the other worker outlived the failed command"
-    _resume_rescores_every_row_exactly_once(env, read)
-
-
-def test_ctrl_c_stops_a_run_with_workers_at_once_and_it_resumes(tiny_model_path, tmp_path):
-    env = _subprocess_env(tiny_model_path)
-    read = subprocess_database(env, tmp_path)
-    manage(env, "seed_predictions", str(ROWS), "--generated", "--verbosity", "0")
-    process, workers = _start_with_workers(env, read)
-    try:
-        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends: the command and its workers
-        _, stderr = process.communicate(timeout=20)
-    finally:
-        process.kill()
-    assert process.returncode == 1
-    assert "Interrupted" in stderr.decode() and "reclassify --resume" in stderr.decode()
-    assert "Traceback" not in stderr.decode()
-    assert _gone_within(workers, 10), "a worker outlived the interrupted command"
+    assert _gone_within(workers, 10), "a worker outlived the command"
     _resume_rescores_every_row_exactly_once(env, read)

@@ -364,6 +364,7 @@ def _workers(processes: int) -> Iterator[ProcessPoolExecutor]:
         processes, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
     )
     try:
+        pool.submit(int).result()  # forks every worker now, while this process has no connection open
         yield pool
     except BaseException as exc:
         for process in list(pool._processes.values()):  # Python 3.14's terminate_workers(); 3.11 has none

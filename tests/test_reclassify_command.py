@@ -4,7 +4,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from classifier.management.commands import reclassify as reclassify_command
 from classifier.ml import LABELS
+from classifier.ml.model import ModelError
 from classifier.models import Prediction, Source
 
 pytestmark = pytest.mark.django_db
@@ -86,3 +88,14 @@ def test_missing_model_is_a_command_error(settings, tmp_path):
     settings.MODEL_PATH = tmp_path / "absent.joblib"
     with pytest.raises(CommandError, match="train_model"):
         call_command("reclassify", skip_checks=True)
+
+
+def test_a_model_damaged_during_a_run_stops_it_with_the_fix_and_resume_named(monkeypatch):
+    _stale_rows(3)
+
+    def damaged(**kwargs):
+        raise ModelError("corrupt", "The model file is truncated.")
+
+    monkeypatch.setattr(reclassify_command, "reclassify_runs_execute", damaged)
+    with pytest.raises(CommandError, match=r"truncated\. Run `python manage.py train_model`.*--resume"):
+        call_command("reclassify", stdout=io.StringIO(), stderr=io.StringIO())

@@ -99,15 +99,27 @@ def test_scoring_workers_score_chunks_ahead_and_the_caller_writes_them_in_order(
     monkeypatch.setattr(reclassify, "score_texts", _score_texts_noting_the_process)  # forked: workers see it
     predictions_seed(count=500, texts=[f"message number {n}, you idiot" for n in range(50)])
     (run,) = reclassify_runs_start(filters=ReclassifyFilters(force=True), resume=False)
-    progress: list[int] = []
+    read: list[int] = []
+    real_chunks = reclassify._chunks
+
+    def chunks_counted(*args, **kwargs):
+        for chunk in real_chunks(*args, **kwargs):
+            read.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(reclassify, "_chunks", chunks_counted)
+    written: list[int] = []  # how many chunks had been read when each was written
+
+    def progress(rows: int) -> None:
+        written.append(len(read))
+
     with reclassify._workers(2) as scorers:
-        report = reclassify_run_execute(
-            run=run, chunk_size=30, on_chunk=progress.append, scorers=scorers, ahead=4
-        )
+        report = reclassify_run_execute(run=run, chunk_size=30, on_chunk=progress, scorers=scorers, ahead=4)
     scorer_pids = {int(pid) for pid in noted.read_text().split()}
     assert os.getpid() not in scorer_pids and 1 <= len(scorer_pids) <= 2
     assert len(noted.read_text().split()) == 17  # one call per chunk of 30 among 500 rows
-    assert report.scanned == report.rescored == 500 and sum(progress) == 500
+    assert report.scanned == report.rescored == 500
+    assert written == [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 17, 17, 17, 17]  # four chunks ahead
     run.refresh_from_db()
     assert run.last_id == Prediction.objects.order_by("-id").values_list("id", flat=True)[0]
     version = current_model().version

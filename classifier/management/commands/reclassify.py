@@ -141,6 +141,11 @@ class Command(BaseCommand):
                     )
                 except (WorkerLost, ModelChanged) as exc:
                     raise CommandError(str(exc)) from exc
+                except ModelError as exc:  # the model file was damaged during the run
+                    raise CommandError(
+                        f"{exc} {exc.hint} The chunks committed before are kept: then run "
+                        "`manage.py reclassify --resume`."
+                    ) from exc
                 except KeyboardInterrupt:
                     raise CommandError(
                         "Interrupted. The chunks committed before are kept: run "

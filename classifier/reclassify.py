@@ -143,8 +143,8 @@ def reclassify_runs_start(
                 f"No unfinished reclassify run of model {version} to resume; run without --resume."
             )
         return runs
-    if workers > 1 and filters.limit is not None:
-        raise ValueError("A limit and several workers do not go together.")
+    if workers > 1 and filters.limit is not None and connection.vendor == "postgresql":
+        raise ValueError("A limit and several workers do not go together on PostgreSQL.")
     slices = [filters]
     if workers > 1 and connection.vendor == "postgresql":
         rows = (

@@ -4,6 +4,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.utils import timezone
 
 from classifier.ml import LABELS
@@ -96,6 +97,17 @@ def test_limit_caps_the_rows_scanned_in_id_order():
     assert _reclassified(ids[:7]) == 7 and _reclassified(ids[7:]) == 0
 
 
+def test_limit_with_workers_caps_the_rows_on_sqlite_and_is_refused_on_postgresql():
+    ids = _rows(10)
+    if connection.vendor == "postgresql":  # each worker claims chunks of its own id ranges there
+        with pytest.raises(CommandError, match="--workers does not go with --limit on PostgreSQL"):
+            _reclassify(limit=7, workers=2)
+        assert _reclassified(ids) == 0
+    else:  # one run, written in id order by the command
+        assert "Scanned 7 rows" in _reclassify(limit=7, chunk_size=3, workers=2)
+        assert _reclassified(ids[:7]) == 7 and _reclassified(ids[7:]) == 0
+
+
 def test_dry_run_reports_flag_changes_per_label_for_the_filtered_rows_only():
     _rows(10)
     _rows(5, version="tox-older")
@@ -142,6 +154,7 @@ def test_resume_continues_an_unfinished_run_after_its_last_id():
         ({"limit": -1}, "--limit must be 0 or more"),
         ({"chunk_size": 0}, "--chunk-size must be at least 1"),
         ({"resume": True, "dry_run": True}, "--resume and --dry-run"),
+        ({"workers": 2, "dry_run": True}, "--workers does not go with --dry-run"),
         ({"resume": True}, "No unfinished reclassify run"),
     ],
 )

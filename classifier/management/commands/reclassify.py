@@ -4,6 +4,7 @@ from datetime import time as clock
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
@@ -97,8 +98,13 @@ class Command(BaseCommand):
             raise CommandError("--resume and --dry-run do not go together.")
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1.")
-        if options["workers"] > 1 and (options["limit"] is not None or options["dry_run"]):
-            raise CommandError("--workers does not go with --limit or --dry-run; run one process for those.")
+        if options["workers"] > 1 and options["dry_run"]:
+            raise CommandError("--workers does not go with --dry-run; run one process for it.")
+        if options["workers"] > 1 and options["limit"] is not None and connection.vendor == "postgresql":
+            raise CommandError(
+                "--workers does not go with --limit on PostgreSQL (each worker has its own id ranges); "
+                "run one process for it."
+            )
         try:
             version = current_model().version
         except ModelError as exc:

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
@@ -396,11 +396,7 @@ def reclassify_runs_execute(
     """
     planner_statistics_refresh()
     if connection.vendor != "postgresql":
-        if workers <= 1:
-            return _sum(
-                [reclassify_run_execute(run=run, chunk_size=chunk_size, on_chunk=on_chunk) for run in runs]
-            )
-        with _workers(workers) as scorers:
+        with _workers(workers) if workers > 1 else nullcontext() as scorers:
             reports = [
                 reclassify_run_execute(
                     run=run, chunk_size=chunk_size, on_chunk=on_chunk, scorers=scorers, ahead=2 * workers
@@ -412,8 +408,9 @@ def reclassify_runs_execute(
         return _claim_and_execute(pks=[run.pk for run in runs], chunk_size=chunk_size, on_chunk=on_chunk)
     pks = [run.pk for run in runs]
     seen = sum(run.scanned for run in runs)
-    with _workers(min(workers, len(runs))) as pool:
-        pending = {pool.submit(_claim_in_worker, chunk_size, pks) for _ in range(min(workers, len(runs)))}
+    processes = min(workers, len(runs))
+    with _workers(processes) as pool:
+        pending = {pool.submit(_claim_in_worker, chunk_size, pks) for _ in range(processes)}
         while pending:
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
             for task in done:

@@ -29,8 +29,8 @@ class ScoredBatch:
     scores: np.ndarray
     flagged: np.ndarray
     model_version: str
+    limits: np.ndarray  # the thresholds ``flagged`` was decided with, in ``LABELS`` order
     blocked: tuple[str, ...] = ()  # per text: the label of a blocked term in it, or ""
-    limits: np.ndarray | None = None  # the thresholds ``flagged`` was decided with, in ``LABELS`` order
 
     def rows(self) -> list[dict[str, float]]:
         """Return one ``{label: score}`` dict per text."""

@@ -12,7 +12,7 @@ from .ml import LABELS
 from .models import Feedback, Prediction, RevisionCause, ScoreRevision, Source
 from .moderation import revisions_copy
 from .rollup import RollupDelta, sqlite_slot, sqlite_update_trigger_paused
-from .scoring import ScoredBatch, score_texts, threshold_vector
+from .scoring import ScoredBatch, score_texts
 from .selectors import prediction_chunks
 from .validators import is_blank
 
@@ -299,7 +299,7 @@ def chunk_rescore(
     ids, texts, old_scores, old_flagged = _unpack(chunk)
     if batch is None:
         batch = score_texts(texts)
-    limits = threshold_vector() if batch.limits is None else batch.limits  # those the flags were set with
+    limits = batch.limits  # those the flags were set with (by a worker process, maybe)
     crossed = (batch.scores >= limits) != (old_scores >= limits)
     for j, label in enumerate(LABELS):
         report.label_changes[label] += int(crossed[:, j].sum())

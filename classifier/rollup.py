@@ -45,17 +45,25 @@ def sqlite_slot(created_at: str) -> str:
 
 
 def _aggregate(vendor: str, changes: str) -> str:
-    """Return a SELECT adding up ``changes`` (created_at, model_version, flagged, scores, sign) per slot."""
+    """Return a SELECT adding up ``changes`` (created_at, model_version, flagged, scores, sign) per slot.
+
+    Messages are first counted per slot, version, flag and six buckets: many share such a group (low scores
+    on every label), and the 122 sums of a summary row then run over the groups instead of every message
+    (PostgreSQL, a re-scored chunk of 2,000 seeded messages spread over 58 quarter hours: 35 -> 24 ms).
+    """
     buckets = ", ".join(f"{bucket_sql(vendor, label)} AS b_{label}" for label in LABELS)
+    groups = ", ".join(f"b_{label}" for label in LABELS)
     sums = ", ".join(
-        f"sum(CASE WHEN b_{label} = {bucket} THEN sign ELSE 0 END)"
+        f"sum(CASE WHEN b_{label} = {bucket} THEN n ELSE 0 END)"
         for label in LABELS
         for bucket in range(BUCKETS)
     )
     return (
-        f"SELECT slot, model_version, sum(sign), sum(CASE WHEN flagged THEN sign ELSE 0 END), {sums} "
+        f"SELECT slot, model_version, sum(n), sum(CASE WHEN flagged THEN n ELSE 0 END), {sums} "
+        f"FROM (SELECT slot, model_version, flagged, {groups}, sum(sign) AS n "
         f"FROM (SELECT {slot_sql(vendor, 'created_at')} AS slot, model_version, flagged, sign, {buckets} "
-        f"FROM ({changes}) AS c) AS d GROUP BY slot, model_version ORDER BY slot, model_version"
+        f"FROM ({changes}) AS c) AS d GROUP BY slot, model_version, flagged, {groups}) AS g "
+        "GROUP BY slot, model_version ORDER BY slot, model_version"
     )
 
 
@@ -79,8 +87,14 @@ def _postgres_changes(operation: str) -> str:
     differs = (
         f"({', '.join(f'o.{c}' for c in WATCHED)}) IS DISTINCT FROM ({', '.join(f'n.{c}' for c in WATCHED)})"
     )
-    joined = "new_rows AS n JOIN old_rows AS o ON o.id = n.id"
-    return f"{_rows('n', '1', joined)} WHERE {differs} UNION ALL {_rows('o', '-1', joined)} WHERE {differs}"
+    # One join: each changed message leaves its old figures and enters its new ones.
+    both = ", ".join(
+        f"({', '.join(f'{row}.{c}' for c in WATCHED)}, {sign})" for row, sign in (("n", 1), ("o", -1))
+    )
+    return (
+        f"SELECT v.* FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id "
+        f"CROSS JOIN LATERAL (VALUES {both}) AS v({', '.join(WATCHED)}, sign) WHERE {differs}"
+    )
 
 
 def _install_postgres(cursor: Any) -> None:

@@ -242,8 +242,10 @@ class RevisionCause(models.TextChoices):
 class ScoreRevision(AppendOnlyModel):
     """The scores and flag a message had from ``created_at`` on, and what caused them."""
 
+    # No index of its own: revision_prediction_idx starts with it. Every re-score writes a revision per
+    # message, so each index here is written millions of times.
     prediction = models.ForeignKey(
-        Prediction, on_delete=models.PROTECT, related_name="revisions", verbose_name="message"
+        Prediction, on_delete=models.PROTECT, related_name="revisions", verbose_name="message", db_index=False
     )
     toxic = _score_field("toxic")
     severe_toxic = _score_field("severe_toxic")

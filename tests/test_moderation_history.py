@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection
 
 from classifier.models import (
     Action,
@@ -135,3 +136,16 @@ def test_revision_trigger_reinstalls_idempotently_and_covers_any_insert():
     [revision] = stored.revisions.all()
     assert revision.scores == stored.scores and revision.cause == "created"
     assert revision.created_at == stored.created_at
+
+
+def test_revisions_of_a_message_have_one_index_that_starts_with_the_message():
+    # Each re-score writes a revision per message: a second index on prediction_id alone would be written
+    # as often and never read (the composite one serves every lookup by message).
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, ScoreRevision._meta.db_table)
+    by_message = sorted(
+        (info["columns"], name)
+        for name, info in constraints.items()
+        if info["index"] and info["columns"][:1] == ["prediction_id"]
+    )
+    assert by_message == [(["prediction_id", "created_at"], "revision_prediction_idx")]

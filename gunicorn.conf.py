@@ -19,10 +19,13 @@ def _int(name: str, default: int) -> int:
 wsgi_app = "toxsite.wsgi:application"
 bind = [address.strip() for address in os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")]
 
-# Scoring is CPU-bound: one process per core. Each serves many requests at once on threads, so that the
-# classify requests that arrive together are scored and stored together (classifier/api/batching.py): with
-# one thread per worker every request would pay for a whole scoring call and transaction of its own.
-workers = _int("GUNICORN_WORKERS", _int("WEB_CONCURRENCY", max(2, os.cpu_count() or 1)))
+# One process more than there are cores. A worker runs Python on one core at a time (the GIL) and loses some
+# of it to handing the GIL between its threads and waiting on sockets: with one worker per core, 2 cores
+# under full load were 35 % idle, and a third worker raised requests/s by a third (bench/bench_http.py).
+# Each worker serves many requests at once on threads, so that the classify requests that arrive together
+# are scored and stored together (classifier/api/batching.py): with one thread per worker every request
+# would pay for a whole scoring call and transaction of its own.
+workers = _int("GUNICORN_WORKERS", _int("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1))
 threads = _int("GUNICORN_THREADS", 16)
 worker_class = "gthread" if threads > 1 else "sync"
 # Load Django and the model once in the master, then fork: workers share the model's memory and a

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 MANAGE = [sys.executable, str(settings.BASE_DIR / "manage.py")]
@@ -63,3 +64,20 @@ def test_gunicorn_freezes_the_masters_objects_before_each_fork():
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize(
+    ("environment", "workers"),
+    [
+        ({}, (os.cpu_count() or 1) + 1),
+        ({"WEB_CONCURRENCY": "5"}, 5),
+        ({"GUNICORN_WORKERS": "3", "WEB_CONCURRENCY": "5"}, 3),
+    ],
+)
+def test_gunicorn_runs_one_worker_more_than_the_cores_unless_told(monkeypatch, environment, workers):
+    for name in ("GUNICORN_WORKERS", "WEB_CONCURRENCY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    config = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    assert config["workers"] == workers

@@ -5,6 +5,7 @@ import os
 import uuid
 
 import pytest
+from django.core.cache import caches
 
 from classifier.api import ratelimit
 from classifier.models import Prediction
@@ -107,3 +108,31 @@ def test_unreachable_cache_lets_requests_through_and_logs_it(client, settings, c
         assert post_json(client, key, {"text": "a"}).status_code == 200
         assert post_json(client, key, {"text": "b"}).status_code == 200
     assert "not checked" in caplog.text
+
+
+def test_after_a_windows_first_request_each_request_is_one_count_call(cache_backend, clock, monkeypatch):
+    backend, calls = caches["default"], []
+    for method in ("add", "incr"):
+        real = getattr(backend, method)
+        monkeypatch.setattr(
+            backend, method, lambda *a, _real=real, _name=method, **kw: calls.append(_name) or _real(*a, **kw)
+        )
+    assert [ratelimit.rate_limit_hit(key_id=1, limit=3) for _ in range(4)] == [None, None, None, 40]
+    assert calls == ["incr", "add", "incr", "incr", "incr"]
+
+
+def test_a_count_started_by_another_request_meanwhile_is_added_to(cache_backend, clock, monkeypatch):
+    backend = caches["default"]
+    real_incr, name = backend.incr, f"api-rate:1:{WINDOW_START}"
+    first = []
+
+    def incr_after_another_request(key, *args, **kwargs):
+        if not first:  # this request finds no count; another one starts it before this one's add
+            first.append(key)
+            backend.add(name, 1, timeout=61)
+            raise ValueError(key)
+        return real_incr(key, *args, **kwargs)
+
+    monkeypatch.setattr(backend, "incr", incr_after_another_request)
+    assert ratelimit.rate_limit_hit(key_id=1, limit=1) == 40  # counted second: over a limit of 1
+    assert backend.get(name) == 2

@@ -19,6 +19,21 @@ def _now() -> float:
     return time.time()
 
 
+def _counted(name: str) -> int:
+    """Add one to the window's count ``name`` and return it; the window's first request starts it."""
+    try:
+        return cache.incr(name)  # every request but the window's first: one cache call (Redis: two)
+    except ValueError:  # no count yet, or it just expired
+        pass
+    if cache.add(name, 1, timeout=WINDOW_SECONDS + 1):
+        return 1
+    try:
+        return cache.incr(name)  # another request started the count meanwhile
+    except ValueError:  # ... and it expired since
+        cache.add(name, 1, timeout=WINDOW_SECONDS + 1)
+        return 1
+
+
 def rate_limit_hit(*, key_id: int, limit: int) -> int | None:
     """Count one request of key ``key_id``; return None when it is within ``limit`` a minute, else the
     whole seconds until the window ends (for ``Retry-After``)."""
@@ -26,14 +41,7 @@ def rate_limit_hit(*, key_id: int, limit: int) -> int | None:
     window_start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
     name = f"api-rate:{key_id}:{window_start}"
     try:
-        if cache.add(name, 1, timeout=WINDOW_SECONDS + 1):
-            count = 1
-        else:
-            try:
-                count = cache.incr(name)
-            except ValueError:  # the count expired between add() and incr()
-                cache.add(name, 1, timeout=WINDOW_SECONDS + 1)
-                count = 1
+        count = _counted(name)
     except Exception as exc:  # any cache backend failure: serve the request rather than refuse it
         logger.warning("rate limit of API key %s not checked, the cache failed: %r", key_id, exc)
         return None

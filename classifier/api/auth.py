@@ -69,7 +69,7 @@ class ApiKeyAuth(HttpBearer):
         super().__init__()
 
     def __call__(self, request: HttpRequest) -> Any:
-        header = request.headers.get("Authorization", "")
+        header = request.META.get("HTTP_AUTHORIZATION", "")  # request.headers would copy every header first
         if not header:
             raise unauthorized(
                 ErrorCode.MISSING_API_KEY, "Send an API key in the header Authorization: Bearer <key>."

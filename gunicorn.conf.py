@@ -16,6 +16,13 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, not {value!r}.") from None
 
 
+def _cores() -> int:
+    """The cores this process may run on (a CPU affinity or cpuset narrows them), else all of them."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 wsgi_app = "toxsite.wsgi:application"
 bind = [address.strip() for address in os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")]
 
@@ -25,7 +32,7 @@ bind = [address.strip() for address in os.environ.get("GUNICORN_BIND", "127.0.0.
 # Each worker serves many requests at once on threads, so that the classify requests that arrive together
 # are scored and stored together (classifier/api/batching.py): with one thread per worker every request
 # would pay for a whole scoring call and transaction of its own.
-workers = _int("GUNICORN_WORKERS", _int("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1))
+workers = _int("GUNICORN_WORKERS", _int("WEB_CONCURRENCY", _cores() + 1))
 threads = _int("GUNICORN_THREADS", 16)
 worker_class = "gthread" if threads > 1 else "sync"
 # Load Django and the model once in the master, then fork: workers share the model's memory and a

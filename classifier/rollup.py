@@ -60,7 +60,7 @@ def _aggregate(vendor: str, changes: str) -> str:
     )
     return (
         f"SELECT slot, model_version, sum(n), sum(CASE WHEN flagged THEN n ELSE 0 END), {sums} "
-        f"FROM (SELECT slot, model_version, flagged, {groups}, sum(sign) AS n "
+        f"FROM (SELECT slot, model_version, flagged, {groups}, CAST(sum(sign) AS INTEGER) AS n "
         f"FROM (SELECT {slot_sql(vendor, 'created_at')} AS slot, model_version, flagged, sign, {buckets} "
         f"FROM ({changes}) AS c) AS d GROUP BY slot, model_version, flagged, {groups}) AS g "
         "GROUP BY slot, model_version ORDER BY slot, model_version"

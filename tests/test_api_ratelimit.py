@@ -136,3 +136,22 @@ def test_a_count_started_by_another_request_meanwhile_is_added_to(cache_backend,
     monkeypatch.setattr(backend, "incr", incr_after_another_request)
     assert ratelimit.rate_limit_hit(key_id=1, limit=1) == 40  # counted second: over a limit of 1
     assert backend.get(name) == 2
+
+
+def test_a_count_that_expires_between_the_calls_starts_again_at_one(cache_backend, clock, monkeypatch):
+    backend, name, calls = caches["default"], f"api-rate:1:{WINDOW_START}", []
+    real_add = backend.add
+
+    def incr_finds_nothing(key, *args, **kwargs):
+        calls.append("incr")
+        raise ValueError(key)
+
+    def add_loses_the_first_race(key, *args, **kwargs):
+        calls.append("add")
+        return calls.count("add") > 1 and real_add(key, *args, **kwargs)
+
+    monkeypatch.setattr(backend, "incr", incr_finds_nothing)
+    monkeypatch.setattr(backend, "add", add_loses_the_first_race)
+    assert ratelimit.rate_limit_hit(key_id=1, limit=1) is None  # counted as the window's first
+    assert calls == ["incr", "add", "incr", "add"]
+    assert backend.get(name) == 1

@@ -112,11 +112,16 @@ def test_unreachable_cache_lets_requests_through_and_logs_it(client, settings, c
 
 def test_after_a_windows_first_request_each_request_is_one_count_call(cache_backend, clock, monkeypatch):
     backend, calls = caches["default"], []
+
+    def recorded(name, real):
+        def call(*args, **kwargs):
+            calls.append(name)
+            return real(*args, **kwargs)
+
+        return call
+
     for method in ("add", "incr"):
-        real = getattr(backend, method)
-        monkeypatch.setattr(
-            backend, method, lambda *a, _real=real, _name=method, **kw: calls.append(_name) or _real(*a, **kw)
-        )
+        monkeypatch.setattr(backend, method, recorded(method, getattr(backend, method)))
     assert [ratelimit.rate_limit_hit(key_id=1, limit=3) for _ in range(4)] == [None, None, None, 40]
     assert calls == ["incr", "add", "incr", "incr", "incr"]
 
@@ -124,7 +129,7 @@ def test_after_a_windows_first_request_each_request_is_one_count_call(cache_back
 def test_a_count_started_by_another_request_meanwhile_is_added_to(cache_backend, clock, monkeypatch):
     backend = caches["default"]
     real_incr, name = backend.incr, f"api-rate:1:{WINDOW_START}"
-    first = []
+    first: list[str] = []
 
     def incr_after_another_request(key, *args, **kwargs):
         if not first:  # this request finds no count; another one starts it before this one's add

@@ -30,14 +30,18 @@ def _redis_answers() -> bool:
     return True
 
 
+def _redis_or_skip() -> None:
+    if not _redis_answers():
+        if os.environ.get("TOXSITE_REQUIRE_REDIS"):
+            pytest.fail(f"Redis at {REDIS_URL} does not answer and TOXSITE_REQUIRE_REDIS is set.")
+        pytest.skip(f"Redis at {REDIS_URL} does not answer.")
+
+
 @pytest.fixture(params=["locmem", "redis"])
 def cache_backend(request, settings) -> str:
     """Count requests in the local-memory cache or in Redis, under a prefix of this test's own."""
     if request.param == "redis":
-        if not _redis_answers():
-            if os.environ.get("TOXSITE_REQUIRE_REDIS"):
-                pytest.fail(f"Redis at {REDIS_URL} does not answer and TOXSITE_REQUIRE_REDIS is set.")
-            pytest.skip(f"Redis at {REDIS_URL} does not answer.")
+        _redis_or_skip()
         backend = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     else:
         backend = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}
@@ -160,3 +164,21 @@ def test_a_count_that_expires_between_the_calls_starts_again_at_one(cache_backen
     assert ratelimit.rate_limit_hit(key_id=1, limit=1) is None  # counted as the window's first
     assert calls == ["incr", "add", "incr", "add"]
     assert backend.get(name) == 1
+
+
+def test_a_count_that_incr_makes_anew_gets_the_windows_expiry(settings, clock):
+    # Django's Redis incr checks EXISTS, then INCRs: a count that expires in between is made anew by INCR,
+    # at 1 and with no expiry. Such a count (here one stored at 0 with no expiry) is given the window's.
+    import redis
+
+    _redis_or_skip()
+    prefix = f"toxsite-test-{uuid.uuid4().hex}"
+    backend = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    settings.CACHES = {"default": {**backend, "KEY_PREFIX": prefix}}
+    cache, name = caches["default"], f"api-rate:1:{WINDOW_START}"
+    cache.set(name, 0, timeout=None)
+    stored, client = cache.make_and_validate_key(name), redis.Redis.from_url(REDIS_URL)
+    assert client.ttl(stored) == -1  # no expiry
+    assert ratelimit.rate_limit_hit(key_id=1, limit=5) is None
+    assert cache.get(name) == 1
+    assert 0 < client.ttl(stored) <= 61

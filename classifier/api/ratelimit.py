@@ -22,9 +22,13 @@ def _now() -> float:
 def _counted(name: str) -> int:
     """Add one to the window's count ``name`` and return it; the window's first request starts it."""
     try:
-        return cache.incr(name)  # every request but the window's first: one cache call (Redis: two)
+        count = cache.incr(name)  # every request but the window's first: one cache call (Redis: two)
     except ValueError:  # no count yet, or it just expired
         pass
+    else:
+        if count == 1:  # Redis: the count expired between Django's EXISTS and INCR, which made it anew
+            cache.touch(name, timeout=WINDOW_SECONDS + 1)  # with no expiry it would stay for good
+        return count
     if cache.add(name, 1, timeout=WINDOW_SECONDS + 1):
         return 1
     try:

@@ -89,3 +89,26 @@ def test_the_models_and_their_migrations_agree(tmp_path):
     result = _run(["makemigrations", "--check", "--dry-run"], DEBUG="1", DATABASE_URL=database)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No changes detected" in result.stdout
+
+
+_SQLITE_SETTINGS = (
+    "from django.db import connection\n"
+    "with connection.cursor() as cursor:\n"
+    "    pragmas = [cursor.execute(f'PRAGMA {name}').fetchone()[0]\n"
+    "               for name in ('journal_mode', 'synchronous', 'busy_timeout')]\n"
+    "print(pragmas, connection.settings_dict['OPTIONS'].get('transaction_mode'))"
+)
+
+
+@pytest.mark.parametrize("named_by", ["data_dir", "database_url"])
+def test_every_sqlite_database_gets_wal_and_immediate_transactions(tmp_path, named_by):
+    # sqlite:///path in DATABASE_URL gets what the default database under TOXSITE_DATA_DIR gets: WAL
+    # (journal_mode), synchronous NORMAL (1), a 20 s busy timeout and BEGIN IMMEDIATE. Without them, workers
+    # that write at once fail with "database is locked".
+    if named_by == "data_dir":
+        where = {"TOXSITE_DATA_DIR": str(tmp_path)}
+    else:
+        where = {"DATABASE_URL": f"sqlite:///{tmp_path / 'named.sqlite3'}"}
+    result = _run(["shell", "-c", _SQLITE_SETTINGS], SECRET_KEY="x" * 50, **where)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "['wal', 1, 20000] IMMEDIATE"

@@ -111,6 +111,14 @@ TEMPLATES = [
 
 # SQLite under DATA_DIR unless DATABASE_URL names another database (PostgreSQL in production).
 _SUPPORTED_ENGINES = {"django.db.backends.postgresql", "django.db.backends.sqlite3"}
+# Every SQLite database, DATA_DIR's or one DATABASE_URL names (sqlite:///path): WAL and a busy timeout, so the
+# web workers and a long reclassify share it, and IMMEDIATE transactions, so a transaction that reads and then
+# writes waits for the write lock instead of failing at once with "database is locked".
+_SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.config(conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
     if DATABASES["default"]["ENGINE"] not in _SUPPORTED_ENGINES:
@@ -118,6 +126,8 @@ if os.environ.get("DATABASE_URL"):
             "DATABASE_URL must name a PostgreSQL database (postgres://...) or SQLite (sqlite:///path); "
             f"toxsite does not support {DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}."
         )
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["OPTIONS"] = {**_SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -126,11 +136,7 @@ else:
             "NAME": str(DATA_DIR / "db.sqlite3"),
             # Reopening costs about as much as a whole small request (PRAGMAs included): keep it open.
             "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60),
-            "OPTIONS": {
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
+            "OPTIONS": dict(_SQLITE_OPTIONS),
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,10 +1,10 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 
 from classifier import services
-from classifier.models import Prediction, RevisionCause, Source, Status
+from classifier.models import Prediction, RevisionCause, ScoreRevision, Source, Status
 from classifier.services import IncomingMessage, predictions_create_many
 
 pytestmark = pytest.mark.django_db
@@ -90,3 +90,59 @@ def test_create_many_rolls_back_every_statement_when_one_fails(monkeypatch):
     with pytest.raises(IntegrityError):
         predictions_create_many(messages=batch, source=Source.CHAT)
     assert list(Prediction.objects.values_list("text", flat=True)) == ["first"]
+
+
+def _insert_spy(monkeypatch) -> list[tuple[bool, bool]]:
+    """Record, for each insert, whether it ran inside a transaction: (atomic block, autocommit)."""
+    seen = []
+    insert = services._insert
+
+    def spy(predictions: list[Prediction]) -> None:
+        seen.append((connection.in_atomic_block, connection.get_autocommit()))
+        insert(predictions)
+
+    monkeypatch.setattr(services, "_insert", spy)
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_outside_a_transaction_is_stored_by_its_one_statement_with_its_revisions(monkeypatch):
+    seen = _insert_spy(monkeypatch)
+    messages = [IncomingMessage(text) for text in ("one", "two, you idiot", "three")]
+    stored = predictions_create_many(messages=messages, source=Source.API)
+    assert seen == [(False, True)]  # no BEGIN, no savepoint: the statement alone
+    assert sorted(Prediction.objects.values_list("pk", flat=True)) == sorted(p.pk for p in stored)
+    assert ScoreRevision.objects.filter(prediction__in=stored, cause=RevisionCause.CREATED).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_statement_outside_a_transaction_stores_none_of_its_rows(monkeypatch):
+    predictions_create_many(messages=[IncomingMessage("first", external_id="dup")], source=Source.CHAT)
+    seen = _insert_spy(monkeypatch)
+    monkeypatch.setattr(services, "_unstored", lambda messages, source: list(messages))  # a racing writer
+    batch = [IncomingMessage("one"), IncomingMessage("two"), IncomingMessage("late", external_id="dup")]
+    with pytest.raises(IntegrityError):
+        predictions_create_many(messages=batch, source=Source.CHAT)
+    assert seen == [(False, True), (False, True)]  # tried, and once more after the race
+    assert list(Prediction.objects.values_list("text", flat=True)) == ["first"]
+    assert ScoreRevision.objects.count() == 1
+
+
+def test_inside_a_callers_transaction_a_raced_insert_is_retried_from_a_savepoint(monkeypatch):
+    # The test's own transaction is the caller's. On PostgreSQL a failed statement outside a savepoint would
+    # abort that transaction, and the retry would be refused.
+    predictions_create_many(messages=[IncomingMessage("first", external_id="dup")], source=Source.CHAT)
+    seen = _insert_spy(monkeypatch)
+    checks = []
+    unstored = services._unstored
+
+    def racing(messages, source):  # the first check misses the stored id, as if another writer was faster
+        checks.append(len(messages))
+        return list(messages) if len(checks) == 1 else unstored(messages, source)
+
+    monkeypatch.setattr(services, "_unstored", racing)
+    batch = [IncomingMessage("new"), IncomingMessage("late", external_id="dup")]
+    stored = predictions_create_many(messages=batch, source=Source.CHAT)
+    assert [p.text for p in stored] == ["new"]
+    assert [atomic for atomic, _ in seen] == [True, True]
+    assert sorted(Prediction.objects.values_list("text", flat=True)) == ["first", "new"]

@@ -95,7 +95,9 @@ def _insert(predictions: list[Prediction]) -> None:
                 )
             ]  # fmt: skip
             cursor.execute(f"{into}{', '.join([placeholders] * len(part))} RETURNING {quote('id')}", params)
-            # Ids are handed out in VALUES order; RETURNING's row order is not promised, so sort them.
+            # Every row is fetched here: in autocommit SQLite commits the statement (and lets go of the write
+            # lock) only when its last row is read. Ids are handed out in VALUES order; RETURNING's row order
+            # is not promised, so sort them.
             for prediction, pk in zip(part, sorted(pk for (pk,) in cursor.fetchall()), strict=True):
                 prediction.pk = pk
                 prediction._state.adding = False

@@ -92,13 +92,13 @@ def test_create_many_rolls_back_every_statement_when_one_fails(monkeypatch):
     assert list(Prediction.objects.values_list("text", flat=True)) == ["first"]
 
 
-def _insert_spy(monkeypatch) -> list[tuple[bool, bool]]:
-    """Record, for each insert, whether it ran inside a transaction: (atomic block, autocommit)."""
+def _insert_spy(monkeypatch) -> list[tuple[bool, bool, int]]:
+    """Record, for each insert, where it ran: (in an atomic block, autocommit, savepoints open)."""
     seen = []
     insert = services._insert
 
     def spy(predictions: list[Prediction]) -> None:
-        seen.append((connection.in_atomic_block, connection.get_autocommit()))
+        seen.append((connection.in_atomic_block, connection.get_autocommit(), len(connection.savepoint_ids)))
         insert(predictions)
 
     monkeypatch.setattr(services, "_insert", spy)
@@ -110,7 +110,7 @@ def test_a_batch_outside_a_transaction_is_stored_by_its_one_statement_with_its_r
     seen = _insert_spy(monkeypatch)
     messages = [IncomingMessage(text) for text in ("one", "two, you idiot", "three")]
     stored = predictions_create_many(messages=messages, source=Source.API)
-    assert seen == [(False, True)]  # no BEGIN, no savepoint: the statement alone
+    assert seen == [(False, True, 0)]  # no BEGIN, no savepoint: the statement alone
     assert sorted(Prediction.objects.values_list("pk", flat=True)) == sorted(p.pk for p in stored)
     assert ScoreRevision.objects.filter(prediction__in=stored, cause=RevisionCause.CREATED).count() == 3
 
@@ -123,7 +123,7 @@ def test_a_failing_statement_outside_a_transaction_stores_none_of_its_rows(monke
     batch = [IncomingMessage("one"), IncomingMessage("two"), IncomingMessage("late", external_id="dup")]
     with pytest.raises(IntegrityError):
         predictions_create_many(messages=batch, source=Source.CHAT)
-    assert seen == [(False, True), (False, True)]  # tried, and once more after the race
+    assert seen == [(False, True, 0), (False, True, 0)]  # tried, and once more after the race
     assert list(Prediction.objects.values_list("text", flat=True)) == ["first"]
     assert ScoreRevision.objects.count() == 1
 
@@ -142,7 +142,8 @@ def test_inside_a_callers_transaction_a_raced_insert_is_retried_from_a_savepoint
 
     monkeypatch.setattr(services, "_unstored", racing)
     batch = [IncomingMessage("new"), IncomingMessage("late", external_id="dup")]
+    savepoints = len(connection.savepoint_ids)
     stored = predictions_create_many(messages=batch, source=Source.CHAT)
     assert [p.text for p in stored] == ["new"]
-    assert [atomic for atomic, _ in seen] == [True, True]
+    assert [open_savepoints for _, _, open_savepoints in seen] == [savepoints + 1, savepoints + 1]
     assert sorted(Prediction.objects.values_list("text", flat=True)) == ["first", "new"]

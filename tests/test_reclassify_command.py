@@ -7,7 +7,9 @@ from django.core.management.base import CommandError
 from classifier.management.commands import reclassify as reclassify_command
 from classifier.ml import LABELS
 from classifier.ml.model import ModelError
-from classifier.models import Prediction, Source
+from classifier.models import Prediction, Source, Term, TermKind
+from classifier.services import IncomingMessage, predictions_create_many
+from classifier.terms import term_save
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +84,22 @@ def test_empty_table_is_fine():
     out = io.StringIO()
     call_command("reclassify", stdout=out, stderr=io.StringIO())
     assert "Scanned 0 rows" in out.getvalue()
+
+
+def test_a_new_blocked_term_needs_force_and_a_plain_run_says_so(moderator):
+    (stored,) = predictions_create_many(messages=[IncomingMessage("what a noob")], source=Source.CHAT)
+    term_save(term=Term(kind=TermKind.BLOCKED, pattern="noob", label="insult"), user=moderator)
+    out = io.StringIO()
+    call_command("reclassify", stdout=out, stderr=io.StringIO())
+    assert "Scanned 0 rows" in out.getvalue()
+    assert "The 1 stored messages it looks at were scored by model" in out.getvalue()
+    assert "run it with --force" in out.getvalue()
+    assert Prediction.objects.get(pk=stored.pk).blocked_label == ""
+    out = io.StringIO()
+    call_command("reclassify", force=True, stdout=out, stderr=io.StringIO())
+    assert "re-scored 1" in out.getvalue() and "--force" not in out.getvalue()
+    again = Prediction.objects.get(pk=stored.pk)
+    assert (again.blocked_label, again.flagged) == ("insult", True)
 
 
 def test_missing_model_is_a_command_error(settings, tmp_path):

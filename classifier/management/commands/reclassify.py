@@ -1,4 +1,5 @@
 import time
+from dataclasses import replace
 from datetime import datetime
 from datetime import time as clock
 from typing import Any
@@ -161,6 +162,17 @@ class Command(BaseCommand):
             self._summary(report, version, time.monotonic() - started, dry_run=options["dry_run"])
             if options["resume"]:  # other copies may have shared the runs (PostgreSQL)
                 self.stdout.write(f"This process re-scored {sum(done)} of them.")
+            elif report.scanned == 0 and not filters.force:
+                self._nothing_to_rescore(filters, version)
+
+    def _nothing_to_rescore(self, filters: ReclassifyFilters, version: str) -> None:
+        """Say why a run found nothing: what it looks at was scored by the loaded model already."""
+        current = reclassify_candidates(filters=replace(filters, force=True), version=version).count()
+        if current:
+            self.stdout.write(
+                f"The {current} stored messages it looks at were scored by model {version} already. After "
+                "changing blocked or permitted terms, run it with --force to re-score them."
+            )
 
     def _summary(self, report: RescoreReport, version: str, seconds: float, *, dry_run: bool) -> None:
         verb = "would change" if dry_run else "changed"

@@ -1,9 +1,11 @@
-"""System checks: report an unusable model at ``manage.py check`` time, not at the first request."""
+"""System checks: report an unusable model at ``manage.py check`` time, not at the first request, and a
+database that cannot be reached before ``migrate`` works on it."""
 
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
+from django.db import DatabaseError, connections
 
 from .ml import LABELS
 from .ml.model import ModelError
@@ -33,4 +35,29 @@ def check_model(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 id="classifier.E005",
             )
         )
+    return errors
+
+
+def check_database(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Check that each database a command works on (``migrate``, ``check --database``) can be reached, so a
+    wrong DATABASE_URL is one line naming the fix instead of a stack trace."""
+    errors: list[CheckMessage] = []
+    for alias in databases or ():
+        connection = connections[alias]
+        try:
+            connection.ensure_connection()
+        except DatabaseError as exc:
+            name = connection.settings_dict.get("NAME") or "?"
+            reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            reason = reason or type(exc).__name__
+            errors.append(
+                Error(
+                    f"Cannot connect to the {connection.vendor} database {name!s}: {reason}",
+                    hint=(
+                        "Check DATABASE_URL, that the server runs and that the database exists (for "
+                        "PostgreSQL: createdb NAME, or CREATE DATABASE NAME;)."
+                    ),
+                    id="classifier.E006",
+                )
+            )
     return errors

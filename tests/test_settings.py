@@ -111,3 +111,24 @@ def test_every_sqlite_database_gets_wal_and_immediate_transactions(tmp_path, nam
     result = _run(["shell", "-c", _SQLITE_SETTINGS], SECRET_KEY="x" * 50, **where)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "['wal', 1, 20000] IMMEDIATE"
+
+
+def test_migrate_against_a_database_it_cannot_reach_names_the_fix_without_a_traceback():
+    result = _run(
+        ["migrate", "--no-input"], SECRET_KEY="x" * 50, DATABASE_URL="postgres://tox@127.0.0.1:1/tox"
+    )
+    assert result.returncode != 0
+    assert (
+        "classifier.E006" in result.stderr
+        and "Cannot connect to the postgresql database tox" in result.stderr
+    )
+    assert "Check DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_a_clear_error(tmp_path):
+    missing = tmp_path / "not-made-yet" / "db.sqlite3"
+    result = _run(["migrate", "--no-input"], SECRET_KEY="x" * 50, DATABASE_URL=f"sqlite:///{missing}")
+    assert result.returncode != 0
+    assert "a folder that does not exist" in result.stderr and str(missing.parent) in result.stderr
+    assert "Traceback" not in result.stderr

@@ -128,6 +128,12 @@ if os.environ.get("DATABASE_URL"):
         )
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         DATABASES["default"]["OPTIONS"] = {**_SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
+        _sqlite_folder = Path(str(DATABASES["default"]["NAME"])).parent
+        if str(DATABASES["default"]["NAME"]) != ":memory:" and not _sqlite_folder.is_dir():
+            raise ImproperlyConfigured(
+                f"DATABASE_URL names a SQLite file in {_sqlite_folder}, a folder that does not exist; "
+                "create it, or name a file in an existing folder."
+            )
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

@@ -99,6 +99,9 @@ class PredictionAdmin(BulkDecisionMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Prediction | None = None) -> bool:
+        return False  # nothing on a message is edited by hand: decisions (the panel, the actions) change it
+
     def has_delete_permission(self, request: HttpRequest, obj: Prediction | None = None) -> bool:
         return False  # a message's history is kept: remove it (a decision) or prune its text instead
 

@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.admin.models import LogEntry
 
 from classifier.ml import LABELS
 from classifier.models import Prediction, Source
@@ -66,6 +67,18 @@ def test_message_page_renders_read_only(admin_client, stored):
     for field in Prediction._meta.concrete_fields:
         assert f'name="{field.name}"' not in body, f"{field.name} is editable"
     assert "you are a complete idiot" in body
+
+
+def test_message_page_has_no_save_button_and_refuses_a_post(admin_client, stored):
+    url = f"/admin/classifier/prediction/{stored['insult'].pk}/change/"
+    body = admin_client.get(url).content.decode()
+    assert 'name="_save"' not in body and 'name="_continue"' not in body
+    form = body[body.index('id="prediction_form"') :]
+    first_button = form[form.index('type="submit"') - 40 : form.index('type="submit"') + 60]
+    assert "disabled" in first_button  # the form's default button: Enter submits nothing
+    assert admin_client.post(url, {"status": "approved"}).status_code == 403
+    assert not LogEntry.objects.exists()
+    assert Prediction.objects.get(pk=stored["insult"].pk).status == "pending"
 
 
 def test_message_page_shows_scores_rounded_and_bold_over_the_threshold(admin_client):

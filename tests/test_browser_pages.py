@@ -199,6 +199,19 @@ def test_moderator_approves_and_removes_from_the_queue_and_sees_the_history(live
     shot(page, "admin-message-history")
 
 
+def test_enter_in_the_reason_field_records_no_decision(live_server, page):
+    _moderator()
+    message = prediction_create(text="shut up you moron", source=Source.FORM)
+    _log_in(page, live_server.url, f"/admin/classifier/prediction/{message.pk}/change/")
+    reason = page.get_by_label("Reason (optional)")
+    reason.fill("typed, then Enter")
+    reason.press("Enter")  # with a Save button gone, the first button (Approve) would be the form's default
+    page.get_by_role("button", name="Escalate").click()
+    page.get_by_text(f"Message #{message.pk}: escalated.").wait_for()
+    decisions = ModerationDecision.objects.filter(prediction=message).values_list("action", "reason")
+    assert list(decisions) == [(Action.ESCALATE, "typed, then Enter")]  # the reason waited for the button
+
+
 def test_dashboard_renders_its_charts_with_data(live_server, page):
     user = _moderator()
     for text in ["you are a complete idiot", "have a great stream everyone", "i will kill you"]:

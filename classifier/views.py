@@ -38,7 +38,7 @@ def model_unavailable(request: HttpRequest, exc: ModelError) -> HttpResponse:
     return render(request, "classifier/unavailable.html", {"error": error, "hint": exc.hint}, status=503)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])  # HEAD: uptime monitors and link checkers
 def check_message(request: HttpRequest) -> HttpResponse:
     """Show the chat box; on POST score the message, store it and show its scores."""
     try:
@@ -47,7 +47,7 @@ def check_message(request: HttpRequest) -> HttpResponse:
         return model_unavailable(request, exc)
     limits = thresholds(model)
     context: dict[str, object] = {"max_length": ChatForm().max_length}
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return render(request, "classifier/index.html", {**context, "form": ChatForm()})
     form = ChatForm(request.POST, body_is_utf8=_body_is_utf8(request))
     if not form.is_valid():

@@ -97,7 +97,15 @@ def test_post_without_csrf_token_is_refused():
 
 
 def test_other_methods_are_not_allowed(client):
-    assert client.put("/", data="text=hi").status_code == 405
+    refused = client.put("/", data="text=hi")
+    assert refused.status_code == 405 and refused["Allow"] == "GET, HEAD, POST"
+
+
+def test_head_answers_like_get_without_a_body_and_stores_nothing(client):
+    response = client.head("/")
+    assert response.status_code == 200 and response.content == b""
+    assert response["Content-Type"].startswith("text/html")
+    assert not Prediction.objects.exists()
 
 
 def test_body_over_the_size_limit_is_refused(client, settings):

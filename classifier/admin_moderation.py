@@ -328,7 +328,8 @@ class TermAdmin(admin.ModelAdmin):
         term_save(term=obj, user=_user(request))
         self.message_user(
             request,
-            "New messages are judged with it now; run manage.py reclassify to apply it to stored ones.",
+            "New messages are judged with it now; run manage.py reclassify --force to apply it to stored "
+            "ones (a term leaves the model version as it is, so a plain run skips them).",
             messages.INFO,
         )
 

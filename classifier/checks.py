@@ -54,8 +54,10 @@ def check_database(app_configs: Any = None, databases: Any = None, **kwargs: Any
                 Error(
                     f"Cannot connect to the {connection.vendor} database {name!s}: {reason}",
                     hint=(
-                        "Check DATABASE_URL, that the server runs and that the database exists (for "
-                        "PostgreSQL: createdb NAME, or CREATE DATABASE NAME;)."
+                        "Check DATABASE_URL, that the server runs and that the database exists "
+                        "(createdb NAME, or CREATE DATABASE NAME;)."
+                        if connection.vendor == "postgresql"
+                        else "Check DATABASE_URL, and that this user may write the file and its folder."
                     ),
                     id="classifier.E006",
                 )

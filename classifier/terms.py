@@ -104,7 +104,8 @@ def terms_changed() -> None:
 def term_save(*, term: Term, user: User) -> Term:
     """Validate and store ``term`` (new or changed) and audit who did it.
 
-    New messages are judged with it at once; run ``manage.py reclassify`` to apply it to stored ones.
+    New messages are judged with it at once; run ``manage.py reclassify --force`` to apply it to stored ones
+    (the model version stays, so a plain run skips them).
     """
     term.updated_by = user
     term.updated_at = timezone.now()

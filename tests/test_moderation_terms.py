@@ -112,6 +112,8 @@ def test_moderator_manages_terms_in_the_admin(client, moderator):
         {"kind": "blocked", "pattern": "noob", "label": "insult", "active": "on"},
     )
     assert response.status_code == 302
+    told = [str(m) for m in client.get(response["Location"]).context["messages"]]
+    assert any("reclassify --force" in message for message in told)  # a plain run skips current rows
     term = Term.objects.get()
     assert term.updated_by == moderator and TermChange.objects.get().changed_by == moderator
     assert client.post(f"/admin/classifier/term/{term.pk}/delete/", {"post": "yes"}).status_code == 403

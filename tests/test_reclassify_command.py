@@ -102,6 +102,13 @@ def test_a_new_blocked_term_needs_force_and_a_plain_run_says_so(moderator):
     assert (again.blocked_label, again.flagged) == ("insult", True)
 
 
+def test_a_run_limited_to_nothing_gives_no_hint():
+    predictions_create_many(messages=[IncomingMessage("gg well played")], source=Source.CHAT)
+    out = io.StringIO()
+    call_command("reclassify", limit=0, stdout=out, stderr=io.StringIO())
+    assert "Scanned 0 rows" in out.getvalue() and "--force" not in out.getvalue()
+
+
 def test_missing_model_is_a_command_error(settings, tmp_path):
     settings.MODEL_PATH = tmp_path / "absent.joblib"
     with pytest.raises(CommandError, match="train_model"):

@@ -162,12 +162,14 @@ class Command(BaseCommand):
             self._summary(report, version, time.monotonic() - started, dry_run=options["dry_run"])
             if options["resume"]:  # other copies may have shared the runs (PostgreSQL)
                 self.stdout.write(f"This process re-scored {sum(done)} of them.")
-            elif report.scanned == 0 and not filters.force:
+            elif report.scanned == 0 and not filters.force and filters.limit != 0:
                 self._nothing_to_rescore(filters, version)
 
     def _nothing_to_rescore(self, filters: ReclassifyFilters, version: str) -> None:
         """Say why a run found nothing: what it looks at was scored by the loaded model already."""
         current = reclassify_candidates(filters=replace(filters, force=True), version=version).count()
+        if filters.limit is not None:
+            current = min(current, filters.limit)
         if current:
             self.stdout.write(
                 f"The {current} stored messages it looks at were scored by model {version} already. After "

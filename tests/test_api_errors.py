@@ -94,6 +94,22 @@ def test_one_bad_text_rejects_the_whole_batch_naming_its_index(client, key, body
     assert not Prediction.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"text": "hi", "channel": None}, "channel"),
+        ({"text": "hi", "store": None}, "store"),
+        ({"text": "hi", "external_id": None}, "external_id"),
+        ({"messages": [{"text": "hi", "author": None}]}, "messages[0].author"),
+    ],
+)
+def test_null_for_a_field_says_to_leave_it_out(client, key, body, field):
+    error = error_of(post_json(client, key, body))
+    assert (error["code"], error["field"]) == ("wrong_type", field)
+    assert error["message"] == f"{field}: Leave the field out instead of sending null."
+    assert not Prediction.objects.exists()
+
+
 def test_too_long_text_names_the_limit(client, key):
     error = error_of(post_json(client, key, {"text": "x" * 600}))
     assert error["message"] == "text: The text is 600 characters long; the limit is 500."

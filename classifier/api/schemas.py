@@ -94,9 +94,10 @@ Text = Annotated[
         json_schema_extra=_text_schema,
     ),
 ]
-Channel = Annotated[str, Field(max_length=100), AfterValidator(_check_clean)]
-Author = Annotated[str, Field(max_length=100), AfterValidator(_check_clean)]
-ExternalId = Annotated[str, Field(max_length=128), AfterValidator(_check_clean)]
+# A null for an optional field is refused with the fix (leave it out), not "Input should be a valid string".
+Channel = Annotated[str, Field(max_length=100), BeforeValidator(_not_null), AfterValidator(_check_clean)]
+Author = Annotated[str, Field(max_length=100), BeforeValidator(_not_null), AfterValidator(_check_clean)]
+ExternalId = Annotated[str, Field(max_length=128), BeforeValidator(_not_null), AfterValidator(_check_clean)]
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
 
@@ -153,7 +154,9 @@ class ClassifyIn(BaseModel):
         description="Several messages with their own metadata (at most API_MAX_BATCH_SIZE, default 100).",
         json_schema_extra=_batch_schema,
     )
-    store: bool = Field(True, description="Store the messages as predictions (source `api`).")
+    store: Annotated[bool, BeforeValidator(_not_null)] = Field(
+        True, description="Store the messages as predictions (source `api`)."
+    )
     channel: Channel = Field("", description="Chat channel or room of every message.")
     author: Author = Field("", description="Who wrote every message.")
     external_id: ExternalId = Field(

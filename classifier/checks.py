@@ -40,7 +40,8 @@ def check_model(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 
 def check_database(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Check that each database a command works on (``migrate``, ``check --database``) can be reached, so a
-    wrong DATABASE_URL is one line naming the fix instead of a stack trace."""
+    wrong DATABASE_URL is a short error naming the fix instead of a stack trace (PostgreSQL; on SQLite
+    Django's own model checks may connect first, and the settings refuse a file in a missing folder)."""
     errors: list[CheckMessage] = []
     for alias in databases or ():
         connection = connections[alias]
